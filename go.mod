@@ -1,0 +1,3 @@
+module github.com/pvhub/pvhub
+
+go 1.26
