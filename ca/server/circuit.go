@@ -23,6 +23,9 @@ const (
 	// maxBadInputLogs bounds the log lines one circuit can cause.
 	maxBadInputLogs = 10
 	readBufSize     = 64 << 10
+	// drainTimeout bounds how long a circuit closed for a protocol error waits
+	// for the client to take the final ERROR message.
+	drainTimeout = 5 * time.Second
 )
 
 // channel is one client channel on a circuit.
@@ -119,7 +122,10 @@ func (c *circuit) run() {
 		c.writeLoop()
 	}()
 	reason := c.readLoop()
-	c.shutdown(reason)
+	if !c.isDraining() || c.ctx.Err() != nil {
+		c.shutdown(reason)
+	}
+	// After a fatal protocol error the writer sends the ERROR and then closes.
 	wg.Wait()
 	c.cleanup()
 	close(c.done)
@@ -350,6 +356,8 @@ func (c *circuit) sendError(h wire.Header, status wire.ECA, text string) {
 // fatal sends an error and closes the circuit once it is written.
 func (c *circuit) fatal(h wire.Header, status wire.ECA, text string) {
 	c.sendError(h, status, text)
+	// A client that does not read gets a few seconds to take the error.
+	_ = c.conn.SetWriteDeadline(time.Now().Add(drainTimeout))
 	c.mu.Lock()
 	c.drainThen = true
 	c.mu.Unlock()

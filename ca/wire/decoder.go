@@ -113,7 +113,9 @@ func (d *Decoder) Next() (Frame, error) {
 			return d.stash(hn)
 		}
 		if f, err, done := d.check(h); done {
-			d.in = d.in[hn:]
+			if d.err == nil {
+				d.in = d.in[hn:] // skip the oversize message's header; its payload follows
+			}
 			return f, err
 		}
 		total := hn + int(h.PayloadSize)
