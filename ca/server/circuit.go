@@ -13,10 +13,12 @@ import (
 )
 
 const (
-	// subQueueLen is how many updates one subscription may have queued before
-	// newer updates replace the newest queued one. With EVENTS_OFF in force the
-	// limit is 1: only the latest value is kept.
-	subQueueLen = 8
+	// subQueueLen and subQueueBytes bound the updates one subscription may have
+	// queued (by count, and by the size of their values) before a newer update
+	// replaces the newest queued one. One update is always kept, however large.
+	// With EVENTS_OFF in force the limit is 1: only the latest value is kept.
+	subQueueLen   = 64
+	subQueueBytes = 256 << 10
 	// outLimit bounds the replies a circuit buffers for a client that does not
 	// read them; beyond it the circuit stops reading requests until it drains.
 	outLimit = 4 << 20
@@ -45,9 +47,9 @@ type subscription struct {
 	count uint32 // 0: the current length with every update
 	mask  uint16
 
-	queue     [subQueueLen]*wire.DBR
-	n         int
-	queued    bool // in circ.ready
+	queue     []*wire.DBR // pending updates, oldest first
+	qbytes    int         // value bytes in queue
+	queued    bool        // in circ.ready
 	cancelled bool
 	dropped   uint64
 }
@@ -222,11 +224,10 @@ func (c *circuit) writeLoop() {
 			batch = batch[:0]
 			for _, s := range ready {
 				s.queued = false
-				for i := 0; i < s.n; i++ {
-					batch = append(batch, pending{s, s.queue[i]})
-					s.queue[i] = nil
+				for _, st := range s.queue {
+					batch = append(batch, pending{s, st})
 				}
-				s.n = 0
+				s.clearQueue()
 			}
 			ready = ready[:0]
 		} else {
@@ -285,16 +286,16 @@ func (c *circuit) enqueue(s *subscription, st *wire.DBR) {
 		c.mu.Unlock()
 		return
 	}
-	limit := subQueueLen
-	if c.eventsOff {
-		limit = 1
-	}
-	if s.n < limit {
-		s.queue[s.n] = st
-		s.n++
-	} else {
-		s.queue[s.n-1] = st
+	size := valueBytes(st)
+	full := len(s.queue) > 0 && (c.eventsOff || len(s.queue) >= subQueueLen || s.qbytes+size > subQueueBytes)
+	if full {
+		last := len(s.queue) - 1
+		s.qbytes += size - valueBytes(s.queue[last])
+		s.queue[last] = st
 		s.dropped++
+	} else {
+		s.queue = append(s.queue, st)
+		s.qbytes += size
 	}
 	wake := false
 	if !s.queued {
@@ -721,10 +722,7 @@ func (c *circuit) cancelLocked(s *subscription) {
 	s.ch.pv.unsubscribe(s)
 	c.mu.Lock()
 	s.cancelled = true
-	for i := range s.queue {
-		s.queue[i] = nil
-	}
-	s.n = 0
+	s.clearQueue()
 	c.mu.Unlock()
 	delete(c.subs, s.id)
 }
@@ -777,4 +775,20 @@ func (c *circuit) onTCPSearch(f wire.Frame) {
 	} else if req.Reply == wire.SearchDoReply {
 		c.send((&wire.NotFound{Reply: req.Reply, Minor: req.Minor, SearchID: req.SearchID}).AppendTo(c.scratch[:0]))
 	}
+}
+
+// clearQueue empties the queue, keeping a small backing array; circ.mu must be held.
+func (s *subscription) clearQueue() {
+	clear(s.queue)
+	if cap(s.queue) > 8 {
+		s.queue = nil
+	} else {
+		s.queue = s.queue[:0]
+	}
+	s.qbytes = 0
+}
+
+// valueBytes estimates the memory held by a snapshot's value.
+func valueBytes(st *wire.DBR) int {
+	return st.Value.Len() * st.Value.Type.ValueSize()
 }
