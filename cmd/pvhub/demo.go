@@ -49,13 +49,15 @@ func demoPVs() ([]*server.PV, error) {
 }
 
 // runDemo serves the demo PVs until ctx ends, updating the moving ones at 10 Hz.
-func runDemo(ctx context.Context, log *slog.Logger) error {
+// The server's configuration comes from lookup (the environment); started, when
+// not nil, receives the running server.
+func runDemo(ctx context.Context, log *slog.Logger, lookup func(string) (string, bool), started func(*server.Server)) error {
 	pvs, err := demoPVs()
 	if err != nil {
 		return err
 	}
 	table := server.NewTable(pvs...)
-	cfg, err := server.ConfigFromEnv(nil)
+	cfg, err := server.ConfigFromEnv(lookup)
 	if err != nil {
 		return fmt.Errorf("CA server configuration: %w", err)
 	}
@@ -68,6 +70,9 @@ func runDemo(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer srv.Close()
+	if started != nil {
+		started(srv)
+	}
 	sine, counter, wave := table.Get("demo:sine"), table.Get("demo:counter"), table.Get("demo:waveform")
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

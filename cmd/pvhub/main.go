@@ -68,7 +68,7 @@ func serve(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runDemo(ctx, log); err != nil {
+	if err := runDemo(ctx, log, os.LookupEnv, nil); err != nil {
 		log.Error("pvhub serve failed", "error", err)
 		return 1
 	}
