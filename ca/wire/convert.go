@@ -148,6 +148,12 @@ func (v *Value) elemInt(i int, to DBRType) (int64, error) {
 		if err != nil {
 			return 0, &ConvertError{From: DBRString, To: to, Index: i, Text: v.Strings[i], Why: err.Error()}
 		}
+		// Text that names a number the field cannot hold is refused, as an IOC
+		// refuses it, rather than wrapped.
+		if lo, hi := intRange(to); n < lo || n > hi {
+			return 0, &ConvertError{From: DBRString, To: to, Index: i, Text: v.Strings[i],
+				Why: fmt.Sprintf("out of range %d..%d", lo, hi)}
+		}
 		return n, nil
 	case DBRShort:
 		return int64(v.Shorts[i]), nil
@@ -179,9 +185,8 @@ func (v *Value) elemEnum(i int, states []string) (uint16, error) {
 }
 
 // appendText appends element i as text, formatted as an IOC formats it for a
-// DBR_STRING request: floating-point values with prec digits after the point
-// (exponent form when prec > 8 or the magnitude exceeds 1e16, at most 3 digits
-// above 1e7), integers in decimal, enums as their state string.
+// DBR_STRING request: floating-point values as appendFloatText describes,
+// integers in decimal, enums as their state string.
 func (v *Value) appendText(b []byte, i int, prec int16, states []string) []byte {
 	switch v.Type {
 	case DBRString:
@@ -205,34 +210,113 @@ func (v *Value) appendText(b []byte, i int, prec int16, states []string) []byte 
 	return b
 }
 
+// fracMultiplier holds the powers of ten for the fixed-point fast path.
+var fracMultiplier = [...]int32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+// appendFloatText appends f as EPICS Base's cvtDoubleToString (bits 64) or
+// cvtFloatToString (bits 32) formats it, which is what an IOC sends for a
+// DBR_STRING request of a DOUBLE or FLOAT field:
+//   - |f| <= 1e7 and prec <= 8: fixed point with prec digits, rounding half
+//     away from zero on the digits the fast path computes (negative zero
+//     prints without a sign);
+//   - prec > 8, or |f| > 1e16 (double) / |f| >= 1e8 (float): C's "%*.*e" with
+//     the precision capped at 17 (double) / 12 (float) and a field width of
+//     prec+7 (double) / prec+6 (float), so positive values get a leading blank;
+//   - otherwise (large values and NaN): C's "%.*f" with at most 3 digits.
+//
+// NaN and infinities are spelt as glibc prints them: "nan", "-nan", "inf",
+// "-inf". A negative precision is treated as 0.
 func appendFloatText(b []byte, f float64, prec int16, bits int) []byte {
-	p := int(prec)
-	if p < 0 {
-		p = 0
-	}
-	a := math.Abs(f)
-	switch {
-	case math.IsNaN(f) || math.IsInf(f, 0):
-		return strconv.AppendFloat(b, f, 'g', -1, bits)
-	case p > 8 || a > 1e16:
-		if p > 17 {
-			p = 17
+	p := max(int(prec), 0)
+	if math.IsNaN(f) || p > 8 || f > 1e7 || f < -1e7 {
+		expForm, maxPrec, extra := f > 1e16 || f < -1e16, 17, 7
+		if bits == 32 {
+			expForm, maxPrec, extra = f >= 1e8 || f <= -1e8, 12, 6
 		}
-		return strconv.AppendFloat(b, f, 'e', p, 64)
-	case a > 1e7 && p > 3:
-		p = 3
+		if p > 8 || expForm {
+			p = min(p, maxPrec)
+			return appendCFloat(b, f, 'e', p, p+extra)
+		}
+		return appendCFloat(b, f, 'f', min(p, 3), 0)
 	}
-	return strconv.AppendFloat(b, f, 'f', p, 64)
+	if f < 0 {
+		b = append(b, '-')
+		f = -f
+	}
+	fplace := fracMultiplier[p]
+	var whole, fraction int32
+	if bits == 32 {
+		v := float32(f)
+		whole = int32(v)
+		ftemp := float32(v - float32(whole))
+		fraction = int32(float32(float32(ftemp*float32(fplace)) * 10))
+	} else {
+		whole = int32(f)
+		ftemp := f - float64(whole)
+		fraction = int32(ftemp * float64(fplace) * 10)
+	}
+	fraction = (fraction + 5) / 10
+	if fraction/fplace >= 1 {
+		whole++
+		fraction -= fplace
+	}
+	b = strconv.AppendInt(b, int64(whole), 10)
+	if p > 0 {
+		b = append(b, '.')
+		for fplace /= 10; fplace > 0; fplace /= 10 {
+			b = append(b, byte('0'+fraction/fplace))
+			fraction %= fplace
+		}
+	}
+	return b
+}
+
+// appendCFloat appends f formatted like C's printf with conversion verb ('e' or
+// 'f'), precision prec and minimum field width width (right-aligned with blanks).
+func appendCFloat(b []byte, f float64, verb byte, prec, width int) []byte {
+	start := len(b)
+	switch {
+	case math.IsNaN(f):
+		if math.Signbit(f) {
+			b = append(b, '-')
+		}
+		b = append(b, "nan"...)
+	case math.IsInf(f, 1):
+		b = append(b, "inf"...)
+	case math.IsInf(f, -1):
+		b = append(b, "-inf"...)
+	default:
+		b = strconv.AppendFloat(b, f, verb, prec, 64)
+	}
+	if pad := width - (len(b) - start); pad > 0 {
+		for range pad {
+			b = append(b, ' ')
+		}
+		copy(b[start+pad:], b[start:len(b)-pad])
+		for i := start; i < start+pad; i++ {
+			b[i] = ' '
+		}
+	}
+	return b
 }
 
 // Convert sets dst to the elements of src converted to the plain type to, as an
 // IOC converts a value written with one type into a field of another. states are
 // the enum state strings used for enum <-> text conversions, prec the precision
-// for floating-point -> text. dst's slices are reused. On error dst is left
-// unspecified and the error is a *ConvertError naming the element.
+// for floating-point -> text. dst's slices are reused; dst may be src. On error
+// dst is left unspecified and the error is a *ConvertError naming the element.
 func Convert(dst *Value, to DBRType, src *Value, prec int16, states []string) error {
 	if to > DBRDouble {
 		return fmt.Errorf("convert: %s is not a plain value type", to)
+	}
+	if dst == src {
+		// In place: resetting dst would empty src, so read from a copy of its
+		// slice headers. The result goes to dst's slice of the other type.
+		if to == src.Type {
+			return nil
+		}
+		s := *src
+		src = &s
 	}
 	n := src.Len()
 	dst.reset(to)
@@ -294,4 +378,18 @@ func Convert(dst *Value, to DBRType, src *Value, prec int16, states []string) er
 		}
 	}
 	return nil
+}
+
+// intRange is the range of values text may name for an integer type. CHAR
+// accepts signed and unsigned bytes (-128..255), since CA's CHAR carries both.
+func intRange(t DBRType) (lo, hi int64) {
+	switch t {
+	case DBRShort:
+		return math.MinInt16, math.MaxInt16
+	case DBRChar:
+		return math.MinInt8, math.MaxUint8
+	case DBREnum:
+		return 0, math.MaxUint16
+	}
+	return math.MinInt32, math.MaxInt32
 }

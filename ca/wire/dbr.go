@@ -396,8 +396,9 @@ func (v *Value) Truncate(n int) {
 // DBR is a decoded DBR payload, or the state a server encodes payloads from.
 // Which fields are meaningful depends on the type's family: Status, Severity for
 // STS and above, Stamp for TIME, Meta for GR and CTRL, AckT and AckS for
-// STSACK_STRING. A decoded DBR_CLASS_NAME carries the class name as a
-// one-element string Value; encoders take it from Meta.ClassName.
+// STSACK_STRING. DecodeDBR zeroes the fields the decoded type does not carry.
+// A decoded DBR_CLASS_NAME carries the class name as a one-element string
+// Value and in Meta.ClassName; encoders take it from Meta.ClassName.
 type DBR struct {
 	Type     DBRType
 	Value    Value

@@ -27,8 +27,19 @@ func AppendDBR(b []byte, t DBRType, count int, src *DBR) ([]byte, error) {
 		return b, fmt.Errorf("ca: negative element count %d", count)
 	}
 	start := len(b)
-	b = slices.Grow(b, t.Size(count)+7)
+	b = slices.Grow(b, Pad8(t.Size(count)))
 	b = appendMeta(b, t, src)
+	if t == DBRClassName {
+		// The record type name is metadata, not a conversion of the value.
+		for i := 0; i < count; i++ {
+			s := ""
+			if i == 0 {
+				s = src.Meta.ClassName
+			}
+			b = appendFixedString(b, s, MaxStringSize)
+		}
+		return b, nil
+	}
 	base := t.Base()
 	var err error
 	b, err = appendValues(b, base, count, &src.Value, src.Meta.Precision, src.Meta.EnumStrings)
@@ -296,6 +307,16 @@ func DecodeDBR(d *DBR, t DBRType, count int, payload []byte) error {
 		return fmt.Errorf("ca: negative element count %d", count)
 	}
 	base := t.Base()
+	// Every element takes at least one byte, so a count above the payload
+	// length is short whatever the type; checking it first also keeps t.Size
+	// from overflowing on absurd counts.
+	if count > len(payload) {
+		need := math.MaxInt
+		if vs := t.ValueSize(); count <= (math.MaxInt-t.Size(1))/vs+1 {
+			need = t.Size(count)
+		}
+		return &PayloadError{Type: t, Count: count, Have: len(payload), Need: need}
+	}
 	need := t.Size(count)
 	if len(payload) < need {
 		if !(t == DBRString && count == 1 && len(payload) > 0) {
@@ -356,7 +377,33 @@ func DecodeDBR(d *DBR, t DBRType, count int, payload []byte) error {
 }
 
 func decodeMeta(d *DBR, t DBRType, p []byte) error {
-	fam := t.Family()
+	fam, base := t.Family(), t.Base()
+	m := &d.Meta
+	// Clear what this type does not carry, so that a reused d describes this
+	// payload only. Fields the type carries are overwritten below; strings are
+	// compared before they are replaced so that unchanged ones are not copied.
+	grctrl := fam == FamilyGr || fam == FamilyCtrl
+	if fam == FamilyPlain || fam == FamilyPutAck || fam == FamilyClassName {
+		d.Status, d.Severity = 0, 0
+	}
+	if fam != FamilyTime {
+		d.Stamp = Timestamp{}
+	}
+	if fam != FamilyStsAck {
+		d.AckT, d.AckS = 0, 0
+	}
+	if !grctrl || base == DBRString || base == DBREnum {
+		m.Units, m.Limits = "", Limits{}
+	}
+	if !grctrl || (base != DBRFloat && base != DBRDouble) {
+		m.Precision = 0
+	}
+	if !grctrl || base != DBREnum {
+		m.EnumStrings = m.EnumStrings[:0]
+	}
+	if t != DBRClassName {
+		m.ClassName = ""
+	}
 	if fam == FamilyPlain || fam == FamilyPutAck || fam == FamilyClassName {
 		return nil
 	}
@@ -373,13 +420,12 @@ func decodeMeta(d *DBR, t DBRType, p []byte) error {
 		d.Stamp = Timestamp{Sec: be.Uint32(p[4:]), Nsec: be.Uint32(p[8:])}
 		return nil
 	}
-	m := &d.Meta
 	nlim := 6
 	if fam == FamilyCtrl {
 		nlim = 8
 	}
 	var lims [8]float64
-	switch t.Base() {
+	switch base {
 	case DBRString:
 		return nil
 	case DBREnum:

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // ErrNeedMore is returned by Decoder.Next when the bytes fed so far end inside a
@@ -49,7 +50,7 @@ type Decoder struct {
 	max     int
 	in      []byte // unconsumed part of the caller's last chunk
 	partial []byte // bytes of an incomplete message
-	skip    int    // payload bytes of an oversize message still to discard
+	skip    int64  // payload bytes of an oversize message still to discard (up to 2^32-8, beyond a 32-bit int)
 	need    int
 	err     error // sticky fatal error
 }
@@ -99,11 +100,11 @@ func (d *Decoder) Next() (Frame, error) {
 		return Frame{}, d.err
 	}
 	if d.skip > 0 {
-		k := min(d.skip, len(d.in))
+		k := int(min(d.skip, int64(len(d.in))))
 		d.in = d.in[k:]
-		d.skip -= k
+		d.skip -= int64(k)
 		if d.skip > 0 {
-			d.need = d.skip
+			d.need = int(min(d.skip, math.MaxInt))
 			return Frame{}, ErrNeedMore
 		}
 	}
@@ -164,8 +165,8 @@ func (d *Decoder) check(h Header) (Frame, error, bool) {
 		return Frame{Header: h}, d.err, true
 	}
 	if int64(h.PayloadSize) > int64(d.max) {
-		d.skip = int(h.PayloadSize)
-		d.need = d.skip
+		d.skip = int64(h.PayloadSize)
+		d.need = int(min(d.skip, math.MaxInt))
 		return Frame{Header: h}, &OversizeError{Header: h, Max: d.max}, true
 	}
 	return Frame{}, nil, false
