@@ -653,51 +653,43 @@ func (c *circuit) onEventAdd(f wire.Frame) {
 		c.sendError(h, wire.ECABadCount, err.Error())
 		return
 	}
-	req := m.(*wire.EventAdd)
-	c.chMu.Lock()
-	defer c.chMu.Unlock()
-	ch := c.chans[req.SID]
-	if ch == nil {
-		c.chMu.Unlock()
-		c.badInput("subscription to unknown channel", "sid", req.SID)
-		c.sendError(h, wire.ECABadChID, fmt.Sprintf("unknown channel id %d", req.SID))
-		c.chMu.Lock()
-		return
-	}
-	var status wire.ECA
-	var text string
-	switch {
-	case !req.DataType.Readable():
-		status, text = wire.ECABadType, fmt.Sprintf("%s: %s cannot be subscribed", ch.pv.name, req.DataType)
-	case req.Mask&(wire.DBEValue|wire.DBELog|wire.DBEAlarm|wire.DBEProperty) == 0:
-		status, text = wire.ECABadMask, fmt.Sprintf("%s: event mask %#x selects no event", ch.pv.name, req.Mask)
-	case c.subs[req.SubID] != nil:
-		status, text = wire.ECABadMonID, fmt.Sprintf("%s: subscription id %d already in use", ch.pv.name, req.SubID)
-	}
-	count := req.Count
-	if count > uint32(ch.pv.capacity) {
-		count = uint32(ch.pv.capacity)
-	}
-	if count == 0 && c.minor < 13 {
-		count = uint32(ch.pv.capacity)
-	}
-	if status == 0 && count != 0 && req.DataType.Size(int(count)) > c.srv.cfg.MaxArrayBytes {
-		status, text = wire.ECATooLarge, fmt.Sprintf("%s: updates of %d bytes exceed EPICS_CA_MAX_ARRAY_BYTES (%d)",
-			ch.pv.name, req.DataType.Size(int(count)), c.srv.cfg.MaxArrayBytes)
-	}
-	if status != 0 {
-		c.chMu.Unlock()
+	if status, text := c.subscribe(m.(*wire.EventAdd)); status != 0 {
 		if status != wire.ECATooLarge {
 			c.badInput("bad subscription request", "error", text)
 		}
 		c.sendError(h, status, text)
-		c.chMu.Lock()
-		return
+	}
+}
+
+// subscribe installs a subscription and queues its first update, or returns
+// why it cannot.
+func (c *circuit) subscribe(req *wire.EventAdd) (wire.ECA, string) {
+	c.chMu.Lock()
+	defer c.chMu.Unlock()
+	ch := c.chans[req.SID]
+	switch {
+	case ch == nil:
+		return wire.ECABadChID, fmt.Sprintf("unknown channel id %d", req.SID)
+	case !req.DataType.Readable():
+		return wire.ECABadType, fmt.Sprintf("%s: %s cannot be subscribed", ch.pv.name, req.DataType)
+	case req.Mask&(wire.DBEValue|wire.DBELog|wire.DBEAlarm|wire.DBEProperty) == 0:
+		return wire.ECABadMask, fmt.Sprintf("%s: event mask %#x selects no event", ch.pv.name, req.Mask)
+	case c.subs[req.SubID] != nil:
+		return wire.ECABadMonID, fmt.Sprintf("%s: subscription id %d already in use", ch.pv.name, req.SubID)
+	}
+	count := min(req.Count, uint32(ch.pv.capacity))
+	if count == 0 && c.minor < 13 {
+		count = uint32(ch.pv.capacity)
+	}
+	if size := req.DataType.Size(int(count)); count != 0 && size > c.srv.cfg.MaxArrayBytes {
+		return wire.ECATooLarge, fmt.Sprintf("%s: updates of %d bytes exceed EPICS_CA_MAX_ARRAY_BYTES (%d)",
+			ch.pv.name, size, c.srv.cfg.MaxArrayBytes)
 	}
 	s := &subscription{id: req.SubID, ch: ch, circ: c, typ: req.DataType, count: count, mask: req.Mask}
 	c.subs[s.id] = s
 	ch.subs[s.id] = s
 	ch.pv.subscribe(s)
+	return 0, ""
 }
 
 func (c *circuit) onEventCancel(h wire.Header) {
@@ -711,10 +703,10 @@ func (c *circuit) onEventCancel(h wire.Header) {
 	}
 	c.cancelLocked(s)
 	delete(s.ch.subs, s.id)
-	// The confirmation is queued while chMu is held, after the subscription's
-	// queue was emptied, so no update can follow it.
-	c.send((&wire.EventCancelResponse{DataType: s.typ, Count: s.count, SID: s.ch.sid, SubID: s.id}).AppendTo(c.scratch[:0]))
 	c.chMu.Unlock()
+	// s is marked cancelled, so no update for it can be queued after this
+	// confirmation; one the writer took earlier is written before it.
+	c.send((&wire.EventCancelResponse{DataType: s.typ, Count: s.count, SID: s.ch.sid, SubID: s.id}).AppendTo(c.scratch[:0]))
 }
 
 // cancelLocked stops s; chMu must be held.
@@ -747,8 +739,8 @@ func (c *circuit) onClearChannel(h wire.Header) {
 		return
 	}
 	c.dropChannelLocked(ch)
-	c.send((&wire.ClearChannelResponse{SID: ch.sid, CID: ch.cid}).AppendTo(c.scratch[:0]))
 	c.chMu.Unlock()
+	c.send((&wire.ClearChannelResponse{SID: ch.sid, CID: ch.cid}).AppendTo(c.scratch[:0]))
 }
 
 // serverDisconn tells the client that ch's PV is gone. It may run on any goroutine.

@@ -116,3 +116,36 @@ func TestLargeArray(t *testing.T) {
 		t.Errorf("small read after the errors: %+v", rh)
 	}
 }
+
+// TestCloseWithStalledClient checks that closing a PV never waits for a client:
+// one that never reads has its circuit backed up with replies, and another
+// channel on it is cleared, while the PV's owner removes the PV.
+func TestCloseWithStalledClient(t *testing.T) {
+	const n = 100_000
+	big := mustPV(t, "T:big", PVOptions{Type: wire.DBRDouble, Count: n, Value: doubles(make([]float64, n)...)})
+	srv, table := startServer(t, Config{}, big, aoPV(t))
+	c := dial(t, srv)
+	c.hello()
+	sid, _ := c.create(1, "T:big")
+	aoSID, _ := c.create(2, "T:ao")
+	// 40 reads of 800 KB: far beyond the socket buffers and the circuit's limit.
+	var reqs []wire.Message
+	for i := range 40 {
+		reqs = append(reqs, &wire.ReadNotify{DataType: wire.DBRDouble, Count: n, SID: sid, IOID: uint32(i)})
+	}
+	reqs = append(reqs, &wire.ClearChannel{SID: aoSID, CID: 2})
+	c.send(reqs...)
+	time.Sleep(200 * time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		table.Remove("T:big")
+		table.Remove("T:ao")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("removing PVs waited for a client that does not read")
+	}
+	// The server still closes cleanly (Cleanup), and the client's circuit with it.
+}
