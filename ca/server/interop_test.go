@@ -48,21 +48,13 @@ type interop struct {
 	ctx   context.Context
 }
 
+// startInterop starts a server for real CA clients: its beacons go to a stub
+// repeater that forwards them to the clients, as caRepeater would.
 func startInterop(t *testing.T, cfg Config, pvs ...*PV) *interop {
 	t.Helper()
-	port := catest.FreePort(t)
-	env := catest.NewEnv(t, port)
-	table := NewTable(pvs...)
-	cfg.Source, cfg.Port, cfg.BeaconPort = table, port, env.RepeaterPort
-	cfg.Logger = testLogger(t)
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	cfg.BeaconPort = catest.StubRepeater(t)
+	srv, table := startServer(t, cfg, pvs...)
+	env := &catest.Env{ServerPort: srv.UDPPort(), RepeaterPort: cfg.BeaconPort}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return &interop{srv: srv, table: table, env: env, ctx: ctx}
