@@ -38,6 +38,7 @@ type circuit struct {
 	mu     sync.Mutex
 	conn   net.Conn
 	ready  bool // handshake sent; requests may be queued
+	idle   bool // the last channel was closed: close once the queue is written
 	closed bool
 	err    error
 	out    []byte
@@ -216,13 +217,18 @@ func (circ *circuit) writeLoop() {
 	var buf []byte
 	for {
 		circ.mu.Lock()
-		for !circ.closed && len(circ.out) == 0 {
+		for !circ.closed && len(circ.out) == 0 && !circ.idleLocked() {
 			circ.mu.Unlock()
 			<-circ.wake
 			circ.mu.Lock()
 		}
 		if circ.closed {
 			circ.mu.Unlock()
+			return
+		}
+		if len(circ.out) == 0 { // idle, with everything written
+			circ.mu.Unlock()
+			circ.fail(errIdle)
 			return
 		}
 		buf, circ.out = circ.out, buf[:0]
@@ -453,6 +459,7 @@ func (circ *circuit) addChannel(ch *Channel) {
 		return
 	}
 	circ.chans[ch.cid] = ch
+	circ.idle = false
 	ready := circ.ready
 	circ.mu.Unlock()
 	if ready {
@@ -494,34 +501,18 @@ func (circ *circuit) removeChannel(ch *Channel, sid uint32, connected bool) {
 			delete(circ.subs, id)
 		}
 	}
-	idle := len(circ.chans) == 0 && !circ.nameServer
+	circ.idle = len(circ.chans) == 0 && !circ.nameServer
 	circ.mu.Unlock()
 	if connected {
 		circ.push((&wire.ClearChannel{SID: sid, CID: ch.cid}).AppendTo(nil), false)
 	}
-	if idle {
-		circ.closeIfIdle()
-	}
+	circ.signal()
 }
 
-// closeIfIdle closes the circuit once its queued requests are written, if it
-// still has no channel.
-func (circ *circuit) closeIfIdle() {
-	go func() {
-		t := time.NewTimer(100 * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-circ.done:
-			return
-		}
-		circ.mu.Lock()
-		idle := len(circ.chans) == 0 && len(circ.out) == 0
-		circ.mu.Unlock()
-		if idle {
-			circ.fail(errIdle)
-		}
-	}()
+// idleLocked reports whether the circuit should close because its last channel
+// was closed and none was added since (libca closes such circuits too).
+func (circ *circuit) idleLocked() bool {
+	return circ.idle && circ.ready && len(circ.chans) == 0
 }
 
 // startSub sends EVENT_ADD for s on this circuit.

@@ -377,3 +377,26 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("bad EPICS_CA_CONN_TMO: %v", err)
 	}
 }
+
+// TestIdleCircuitCloses checks that closing the last channel of a circuit
+// closes the circuit, and that a new channel to the same server opens a new one.
+func TestIdleCircuitCloses(t *testing.T) {
+	ts := newTestServer(t, 0, clientPVs(t)...)
+	c := newClient(t, ts)
+	ch, _ := c.Channel("C:double", ChannelOptions{})
+	if err := ch.WaitConnected(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	ch.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.Clients() != 0 || func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.circuits) != 0 }() {
+		if time.Now().After(deadline) {
+			t.Fatalf("circuit still open: %d server clients", ts.srv.Clients())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ch2, _ := c.Channel("C:long", ChannelOptions{})
+	if err := ch2.WaitConnected(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
