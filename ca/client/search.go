@@ -1,8 +1,11 @@
 package client
 
 import (
+	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/pvhub/pvhub/ca/repeater"
 
 	"github.com/pvhub/pvhub/ca/wire"
 )
@@ -223,10 +226,21 @@ func (c *Client) boostLocked(now time.Time) {
 }
 
 // registerLoop registers the search socket with the CA repeater, so that
-// beacons reach this client, once a second until the repeater confirms.
+// beacons reach this client, once a second until the repeater confirms. When
+// no repeater holds the port, the client runs one itself (as libca does when
+// it cannot spawn caRepeater); it serves every CA client on the host until
+// this client closes.
 func (c *Client) registerLoop() {
 	defer c.wg.Done()
 	to := netip.AddrPortFrom(Loopback, uint16(c.cfg.RepeaterPort))
+	if rep, err := repeater.New(repeater.Config{Addr: to, Logger: c.log}); err == nil {
+		if err := rep.Start(c.ctx); err == nil {
+			c.log.Info("started an embedded CA repeater", "address", to.String())
+			defer rep.Close()
+		} else if !errors.Is(err, repeater.ErrInUse) {
+			c.log.Warn("cannot start a CA repeater", "address", to.String(), "error", err)
+		}
+	}
 	msg := (&wire.RepeaterRegister{IP: 0x7F000001}).AppendTo(nil)
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -235,6 +249,7 @@ func (c *Client) registerLoop() {
 		case <-c.ctx.Done():
 			return
 		case <-c.confirmed:
+			<-c.ctx.Done() // keep an embedded repeater running until Close
 			return
 		case <-t.C:
 		}

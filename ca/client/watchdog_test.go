@@ -211,3 +211,36 @@ func TestReconnectWithBeacons(t *testing.T) {
 	ev.wait(t, 20*time.Second, "reconnect", func() bool { return len(ev.conns) == 3 && len(ev.updates) == 2 })
 	t.Logf("reconnected %v after the restart; the next scheduled search was %v away", time.Since(start), wait)
 }
+
+// TestEmbeddedRepeater checks that a client with no repeater on the host runs
+// one, registers with it, and receives a server's beacons through it.
+func TestEmbeddedRepeater(t *testing.T) {
+	rport := catest.FreePort(t)
+	ts := newTestServer(t, rport, clientPVs(t)...)
+	c := newClient(t, ts, func(c *Config) { c.NoRepeater = false })
+	select {
+	case <-c.confirmed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the embedded repeater never confirmed the registration")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.beacons)
+		c.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no beacon arrived through the embedded repeater")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A second client finds the port taken and registers with the first one's repeater.
+	c2 := newClient(t, ts, func(c *Config) { c.NoRepeater = false })
+	select {
+	case <-c2.confirmed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second client was not confirmed by the first client's repeater")
+	}
+}
