@@ -2,6 +2,9 @@
 //
 // At this stage `pvhub serve` runs the pure-Go Channel Access server with a
 // few demo PVs, on loopback unless the EPICS_CAS_* variables say otherwise.
+// `pvhub get`, `put`, `monitor` and `info` are Channel Access clients whose
+// options and output follow EPICS base's caget, caput, camonitor and cainfo;
+// they read the EPICS_CA_* variables as those tools do.
 package main
 
 import (
@@ -21,10 +24,14 @@ var version = "dev"
 const usage = `pvhub — a Channel Access relay and web gateway for EPICS PVs
 
 Usage:
-  pvhub serve [flags]     run the CA server (demo PVs for now)
-  pvhub version           print the version
+  pvhub serve [flags]             run the CA server (demo PVs for now)
+  pvhub get [options] PV...       read PVs once, like caget
+  pvhub put [options] PV VALUE... write a PV, like caput
+  pvhub monitor [options] PV...   print every update of PVs, like camonitor
+  pvhub info [options] PV...      describe the channels of PVs, like cainfo
+  pvhub version                   print the version
 
-Run "pvhub serve -h" for the flags of serve.
+Run "pvhub COMMAND -h" for the options of a command.
 `
 
 func main() {
@@ -39,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "get", "put", "monitor", "info":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runTool(ctx, args[0], args[1:], os.LookupEnv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pvhub", version)
 		return 0
