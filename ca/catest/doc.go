@@ -29,6 +29,17 @@
 //	mon, err := c.Start(ctx, env, "monitor", "-n", "3", "pv:a")
 //	l, err := mon.WaitFor(5*time.Second, func(l catest.Line) bool { return l.Event() == "value" })
 //
+// [SoftIoc] starts a real IOC, softIoc from the EPICS base that the
+// environment variable EPICS_BASE names, on a loopback port with its beacons
+// going to a stub repeater; the test skips when EPICS_BASE is unset. The IOC
+// can be stopped and restarted on the same port:
+//
+//	ioc := catest.SoftIoc(t, `record(ao, "x") { field(PREC, "2") }`)
+//	// ... clients search 127.0.0.1:ioc.Port(), with ioc.BeaconPort() as repeater port,
+//	// or run a driver with ioc.Env() ...
+//	ioc.Stop()
+//	if err := ioc.Restart(); err != nil { t.Fatal(err) }
+//
 // The optional TestIntegrationDriversAgainstSoftIoc checks the drivers
-// themselves against a real IOC when EPICS_BASE names a built EPICS base.
+// themselves against such an IOC.
 package catest

@@ -2,8 +2,10 @@ package catest
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,12 +37,6 @@ record(waveform, "T:dwf") { field(FTVL, "DOUBLE") field(NELM, "10") }
 record(calc, "T:cnt") { field(SCAN, ".1 second") field(CALC, "A+1") field(INPA, "T:cnt") }
 `
 
-// softIoc is a running IOC of the check.
-type softIoc struct {
-	proc *Proc
-	env  *Env
-}
-
 // TestIntegrationDriversAgainstSoftIoc checks both drivers against a real
 // IOC (rsrv) from a locally built EPICS base named by EPICS_BASE. It is an
 // optional local check of the drivers themselves, not a CI peer: without
@@ -53,7 +49,8 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 	arch := hostArch(t, base)
 	c := Libca(t)
 	py := Pyepics(t)
-	ioc := startSoftIoc(t, filepath.Join(base, "bin", arch, "softIoc"))
+	ioc := SoftIoc(t, iocDB)
+	env := ioc.Env()
 	ctx := context.Background()
 
 	t.Run("DeclarationsMatchTheEPICSHeaders", func(t *testing.T) {
@@ -61,8 +58,8 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 	})
 
 	// Known array contents first, then every DBR type on every record.
-	mustRun(t, c, ioc.env, "put", "-S", "T:cwf", "hi")
-	mustRun(t, c, ioc.env, "put", "-c", "-d", "DBR_DOUBLE", "T:dwf", "1", "2", "3")
+	mustRun(t, c, env, "put", "-S", "T:cwf", "hi")
+	mustRun(t, c, env, "put", "-c", "-d", "DBR_DOUBLE", "T:dwf", "1", "2", "3")
 
 	t.Run("GetEveryType", func(t *testing.T) {
 		pvs := []string{"T:ao", "T:mbbi", "T:si", "T:num", "T:cwf", "T:dwf"}
@@ -70,7 +67,7 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 			if typ == 35 || typ == 36 {
 				continue // PUT_ACKT and PUT_ACKS are write-only
 			}
-			lines, err := c.Run(ctx, ioc.env, append([]string{"get", "-d", strconv.Itoa(typ)}, pvs...)...)
+			lines, err := c.Run(ctx, env, append([]string{"get", "-d", strconv.Itoa(typ)}, pvs...)...)
 			if code := ExitCode(err); code != 0 && code != 1 {
 				t.Fatalf("type %d: %v", typ, err)
 			}
@@ -86,69 +83,69 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 	})
 
 	t.Run("GetCountZero", func(t *testing.T) {
-		lines := mustRun(t, c, ioc.env, "get", "-c", "0", "-d", "DBR_TIME_CHAR", "T:cwf")
+		lines := mustRun(t, c, env, "get", "-c", "0", "-d", "DBR_TIME_CHAR", "T:cwf")
 		v := Find(lines, "value", "T:cwf")[0]
 		if v.Int("count") != 3 || string(v.Bytes()) != "hi\x00" {
 			t.Errorf("count-0 char get: %v", v)
 		}
-		lines = mustRun(t, c, ioc.env, "get", "-c", "0", "T:dwf")
+		lines = mustRun(t, c, env, "get", "-c", "0", "T:dwf")
 		if v := Find(lines, "value", "T:dwf")[0]; !reflect.DeepEqual(v.Floats(), []float64{1, 2, 3}) {
 			t.Errorf("count-0 double get: %v", v)
 		}
 	})
 
 	t.Run("Put", func(t *testing.T) {
-		lines := mustRun(t, c, ioc.env, "put", "-c", "T:ao", "7.5")
+		lines := mustRun(t, c, env, "put", "-c", "T:ao", "7.5")
 		if d := Find(lines, "put_done", "T:ao"); len(d) != 1 || d[0].Int("eca") != 1 {
 			t.Errorf("put -c: %v", lines)
 		}
-		expectValue(t, c, ioc.env, "T:ao", "DBR_DOUBLE", 7.5)
+		expectValue(t, c, env, "T:ao", "DBR_DOUBLE", 7.5)
 
-		mustRun(t, c, ioc.env, "put", "-d", "DBR_LONG", "T:dwf", "4", "5", "6", "7")
-		lines = mustRun(t, c, ioc.env, "get", "-c", "0", "T:dwf")
+		mustRun(t, c, env, "put", "-d", "DBR_LONG", "T:dwf", "4", "5", "6", "7")
+		lines = mustRun(t, c, env, "get", "-c", "0", "T:dwf")
 		if v := Find(lines, "value", "T:dwf")[0]; !reflect.DeepEqual(v.Floats(), []float64{4, 5, 6, 7}) {
 			t.Errorf("array put: %v", v)
 		}
 
-		mustRun(t, c, ioc.env, "put", "-c", "T:mbbi", "two")
-		expectValue(t, c, ioc.env, "T:mbbi", "DBR_STRING", "two")
+		mustRun(t, c, env, "put", "-c", "T:mbbi", "two")
+		expectValue(t, c, env, "T:mbbi", "DBR_STRING", "two")
 
-		lines, err := c.Run(ctx, ioc.env, "put", "-c", "T:mbbi", "bogus")
+		lines, err := c.Run(ctx, env, "put", "-c", "T:mbbi", "bogus")
 		if d := Find(lines, "put_done", "T:mbbi"); ExitCode(err) != 1 || len(d) != 1 || d[0].Int("eca") != 160 {
 			t.Errorf("bad enum put -c: exit %d, %v", ExitCode(err), lines)
 		}
-		lines, err = c.Run(ctx, ioc.env, "put", "T:mbbi", "bogus")
+		lines, err = c.Run(ctx, env, "put", "T:mbbi", "bogus")
 		if x := Find(lines, "exception", "T:mbbi"); ExitCode(err) != 1 || len(x) != 1 || x[0].Int("stat") != 160 {
 			t.Errorf("bad enum put: exit %d, %v", ExitCode(err), lines)
 		}
 
-		lines = mustRun(t, c, ioc.env, "put", "-c", "-d", "DBR_PUT_ACKT", "T:ao", "0")
+		lines = mustRun(t, c, env, "put", "-c", "-d", "DBR_PUT_ACKT", "T:ao", "0")
 		if d := Find(lines, "put_done", "T:ao"); len(d) != 1 || d[0].Int("eca") != 1 {
 			t.Errorf("put ACKT: %v", lines)
 		}
-		lines = mustRun(t, c, ioc.env, "get", "-d", "DBR_STSACK_STRING", "T:ao")
+		lines = mustRun(t, c, env, "get", "-d", "DBR_STSACK_STRING", "T:ao")
 		if v := Find(lines, "value", "T:ao")[0]; v.Int("ackt") != 0 {
 			t.Errorf("ACKT after put: %v", v)
 		}
 	})
 
 	t.Run("Pyepics", func(t *testing.T) {
-		lines := mustRun(t, py, ioc.env, "put", "--wait", "T:ao", "12.5")
+		lines := mustRun(t, py, env, "put", "--wait", "T:ao", "12.5")
 		if p := Find(lines, "put", "T:ao"); len(p) != 1 || !p[0].Bool("complete") {
 			t.Errorf("pyepics put --wait: %v", lines)
 		}
-		expectValue(t, c, ioc.env, "T:ao", "DBR_DOUBLE", 12.5)
+		expectValue(t, c, env, "T:ao", "DBR_DOUBLE", 12.5)
 
-		mustRun(t, py, ioc.env, "put", "T:si", "42")
-		expectValue(t, c, ioc.env, "T:si", "DBR_STRING", "42")
+		mustRun(t, py, env, "put", "T:si", "42")
+		expectValue(t, c, env, "T:si", "DBR_STRING", "42")
 
-		mustRun(t, py, ioc.env, "put", "--text", "T:cwf", "hello there")
-		lines = mustRun(t, c, ioc.env, "get", "-c", "0", "T:cwf")
+		mustRun(t, py, env, "put", "--text", "T:cwf", "hello there")
+		lines = mustRun(t, c, env, "get", "-c", "0", "T:cwf")
 		if v := Find(lines, "value", "T:cwf")[0]; string(v.Bytes()) != "hello there\x00" {
 			t.Errorf("C view of the pyepics text put: %v", v)
 		}
 
-		lines = mustRun(t, py, ioc.env, "get", "--as-string", "T:cwf", "T:mbbi")
+		lines = mustRun(t, py, env, "get", "--as-string", "T:cwf", "T:mbbi")
 		if v := Find(lines, "value", "T:cwf"); len(v) != 1 || v[0].Str("value") != "hello there" {
 			t.Errorf("pyepics char waveform as text: %v", lines)
 		}
@@ -156,7 +153,7 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 			t.Errorf("pyepics enum as string: %v", lines)
 		}
 
-		lines = mustRun(t, py, ioc.env, "get", "--form", "ctrl", "--ctrlvars", "T:ao", "T:mbbi")
+		lines = mustRun(t, py, env, "get", "--form", "ctrl", "--ctrlvars", "T:ao", "T:mbbi")
 		ao := Find(lines, "value", "T:ao")
 		if len(ao) != 1 || ao[0].Str("units") != "mm" || ao[0].Int("precision") != 3 ||
 			ao[0].Float("upper_ctrl_limit") != 95 || ao[0].Float("lower_alarm_limit") != -90 ||
@@ -172,7 +169,7 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 	t.Run("SlowMonitor", func(t *testing.T) {
 		// T:cnt counts at 10 Hz; the callback sleeps 250 ms per event.
 		start := time.Now()
-		lines, err := c.Run(ctx, ioc.env, "monitor", "-s", "250", "-t", "2", "T:cnt")
+		lines, err := c.Run(ctx, env, "monitor", "-s", "250", "-t", "2", "T:cnt")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,11 +188,11 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 	})
 
 	t.Run("MonitorsSeeUpdatesAndTheIOCDying", func(t *testing.T) {
-		cm, err := c.Start(ctx, ioc.env, "monitor", "T:ao", "T:dwf")
+		cm, err := c.Start(ctx, env, "monitor", "T:ao", "T:dwf")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pm, err := py.Start(ctx, ioc.env, "monitor", "T:ao")
+		pm, err := py.Start(ctx, env, "monitor", "T:ao")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,8 +200,8 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 		waitValue(t, cm, "T:dwf", func(l Line) bool { return l.Int("count") == 4 })
 		waitValue(t, pm, "T:ao", func(l Line) bool { return l.Float("value") == 12.5 })
 
-		mustRun(t, c, ioc.env, "put", "T:ao", "1.5")
-		mustRun(t, c, ioc.env, "put", "-d", "DBR_DOUBLE", "T:dwf", "8", "9")
+		mustRun(t, c, env, "put", "T:ao", "1.5")
+		mustRun(t, c, env, "put", "-d", "DBR_DOUBLE", "T:dwf", "8", "9")
 		l := waitValue(t, cm, "T:ao", func(l Line) bool { return l.Floats()[0] == 1.5 })
 		if l.Str("type_name") != "DBR_TIME_DOUBLE" || l.Int("stamp_sec") == 0 {
 			t.Errorf("C monitor update: %v", l)
@@ -214,9 +211,7 @@ func TestIntegrationDriversAgainstSoftIoc(t *testing.T) {
 		})
 		waitValue(t, pm, "T:ao", func(l Line) bool { return l.Float("value") == 1.5 })
 
-		if err := ioc.proc.Stop(); err != nil {
-			t.Fatalf("stopping the IOC: %v", err)
-		}
+		ioc.Stop()
 		for _, pv := range []string{"T:ao", "T:dwf"} {
 			if _, err := cm.WaitFor(10*time.Second, func(l Line) bool {
 				return l.Event() == "conn" && l.Str("pv") == pv && !l.Bool("connected")
@@ -270,34 +265,14 @@ func waitValue(t *testing.T, p *Proc, pv string, match func(Line) bool) Line {
 	return l
 }
 
-// hostArch returns the EPICS host architecture directory of base.
+// hostArch returns the EPICS host architecture directory of base: that of
+// the softIoc that SoftIoc runs.
 func hostArch(t *testing.T, base string) string {
-	if a := os.Getenv("EPICS_HOST_ARCH"); a != "" {
-		return a
-	}
-	matches, _ := filepath.Glob(filepath.Join(base, "bin", "*", "softIoc"))
-	if len(matches) == 0 {
-		t.Fatalf("no bin/*/softIoc under EPICS_BASE=%s", base)
-	}
-	return filepath.Base(filepath.Dir(matches[0]))
-}
-
-func startSoftIoc(t *testing.T, exe string) *softIoc {
-	t.Helper()
-	db := filepath.Join(t.TempDir(), "test.db")
-	if err := os.WriteFile(db, []byte(iocDB), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := NewEnv(t, FreePort(t))
-	p, err := StartProcess(t, context.Background(), env.ServerEnviron(), exe, "-S", "-d", db)
+	exe, err := softIocPath(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// softIoc reports through errlog, which writes to standard error.
-	if err := p.WaitForStderr(30*time.Second, "iocRun: All initialization complete"); err != nil {
-		t.Fatal(err)
-	}
-	return &softIoc{proc: p, env: env}
+	return filepath.Base(filepath.Dir(exe))
 }
 
 // checkGet checks one value line of get -d typ against the database.
@@ -533,5 +508,98 @@ func checkABI(t *testing.T, c *CDriver, base, arch string) {
 				break
 			}
 		}
+	}
+}
+
+func TestSoftIocSkipsWithoutEPICSBase(t *testing.T) {
+	t.Setenv("EPICS_BASE", "")
+	f := &fakeTB{TB: t}
+	if ioc := SoftIoc(f, "record(ai, \"x\") {}"); ioc != nil || !strings.Contains(f.skipped, "EPICS_BASE") || f.failed != "" {
+		t.Fatalf("SoftIoc without EPICS_BASE: %v, %+v", ioc, f)
+	}
+}
+
+// TestSoftIocStopAndRestart checks the helper itself: the IOC serves TCP on
+// Port, beacons to the stub repeater at BeaconPort, is gone after Stop and
+// back on the same port after Restart.
+func TestSoftIocStopAndRestart(t *testing.T) {
+	ioc := SoftIoc(t, `record(ai, "H:ai") { field(VAL, "1") }`)
+	if ioc.Port() == ioc.BeaconPort() || ioc.Env().ServerPort != ioc.Port() || ioc.Env().RepeaterPort != ioc.BeaconPort() {
+		t.Fatalf("ports: %d, beacons %d, env %+v", ioc.Port(), ioc.BeaconPort(), ioc.Env())
+	}
+	env := ioc.Proc().cmd.Env
+	for k, v := range map[string]string{
+		"EPICS_CAS_SERVER_PORT":           strconv.Itoa(ioc.Port()),
+		"EPICS_CAS_INTF_ADDR_LIST":        "127.0.0.1",
+		"EPICS_CAS_BEACON_ADDR_LIST":      "127.0.0.1",
+		"EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+		"EPICS_CAS_BEACON_PORT":           strconv.Itoa(ioc.BeaconPort()),
+		"EPICS_CA_AUTO_ADDR_LIST":         "NO",
+		"EPICS_CA_REPEATER_PORT":          strconv.Itoa(ioc.BeaconPort()),
+	} {
+		if got, ok := Lookup(env, k); !ok || got != v {
+			t.Errorf("softIoc %s = %q, %v; want %q", k, got, ok, v)
+		}
+	}
+	addr := &net.TCPAddr{IP: LoopbackIP, Port: ioc.Port()}
+	dial := func() error {
+		c, err := net.DialTCP("tcp4", nil, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	// Register with the stub repeater and wait for a beacon of the IOC.
+	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: LoopbackIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	beacon := func() {
+		t.Helper()
+		if _, err := client.WriteToUDP(nil, &net.UDPAddr{IP: LoopbackIP, Port: ioc.BeaconPort()}); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			client.SetReadDeadline(deadline)
+			n, _, err := client.ReadFromUDP(buf)
+			if err != nil {
+				t.Fatalf("no beacon from the IOC at the stub repeater: %v", err)
+			}
+			if n >= 16 && binary.BigEndian.Uint16(buf) == cmdBeacon && int(binary.BigEndian.Uint16(buf[6:])) == ioc.Port() {
+				return
+			}
+		}
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("IOC not listening: %v", err)
+	}
+	beacon()
+	pid := ioc.Proc().Pid()
+	ioc.Stop()
+	if alive(pid) || ioc.Proc() != nil {
+		t.Fatalf("softIoc %d still running after Stop", pid)
+	}
+	if err := dial(); err == nil {
+		t.Fatalf("port %d still accepts connections after Stop", ioc.Port())
+	}
+	ioc.Stop() // no-op
+	if err := ioc.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if ioc.Proc() == nil || ioc.Proc().Pid() == pid {
+		t.Fatalf("Restart started no new process")
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("restarted IOC not listening on the same port: %v", err)
+	}
+	beacon()
+	if err := ioc.Restart(); err != nil { // restart of a running IOC
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("IOC restarted twice not listening: %v", err)
 	}
 }

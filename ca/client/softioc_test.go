@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 	"github.com/pvhub/pvhub/ca/wire"
 )
 
-// softIocDB is the database of the checks against a real IOC. Every record
-// but the waveforms is processed at init (PINI), so that it has a time stamp
-// and no UDF alarm; the test writes the waveforms before reading them.
+// softIocDB is the database of the checks against a real IOC. The records
+// read in every type are processed at init (PINI), so that they have a time
+// stamp and no UDF alarm, except the waveforms, which the test writes before
+// reading them (S:ewf stays empty). S:cnt counts at 10 Hz; S:delay completes
+// its processing 0.5 s late (ODLY), like a slow device.
 const softIocDB = `
 record(ao, "S:ao") {
   field(VAL, "3.25") field(PREC, "3") field(EGU, "mm")
@@ -44,6 +47,7 @@ record(mbbo, "S:mbbo") {
 record(bo, "S:bo") { field(ZNAM, "Off") field(ONAM, "On") field(VAL, "1") field(PINI, "YES") }
 record(waveform, "S:dwf") { field(FTVL, "DOUBLE") field(NELM, "100") field(EGU, "V") }
 record(waveform, "S:cwf") { field(FTVL, "CHAR") field(NELM, "64") }
+record(waveform, "S:ewf") { field(FTVL, "LONG") field(NELM, "8") }
 record(calc, "S:cnt") { field(SCAN, ".1 second") field(CALC, "A+1") field(INPA, "S:cnt") }
 record(calcout, "S:delay") { field(CALC, "A") field(ODLY, "0.5") }
 `
@@ -63,13 +67,13 @@ type iocPV struct {
 	enums  []string
 }
 
-func padStrings(s []string, n int) []string {
+func iocPadStrings(s []string, n int) []string {
 	out := make([]string, n)
 	copy(out, s)
 	return out
 }
 
-func padFloats(f []float64, n int) []float64 {
+func iocPadFloats(f []float64, n int) []float64 {
 	out := make([]float64, n)
 	copy(out, f)
 	return out
@@ -87,10 +91,10 @@ var iocPVs = []iocPV{
 		enums: []string{"zero", "one", "two"}},
 	{name: "S:bo", native: wire.DBREnum, count: 1, class: "bo", str: []string{"On"}, num: []float64{1},
 		enums: []string{"Off", "On"}},
-	{name: "S:dwf", native: wire.DBRDouble, count: 100, class: "waveform", str: padStrings([]string{"1", "2", "3"}, 100),
-		num: padFloats([]float64{1, 2, 3}, 100), units: "V"},
-	{name: "S:cwf", native: wire.DBRChar, count: 64, class: "waveform", str: padStrings([]string{"104", "105", "0"}, 64),
-		num: padFloats([]float64{104, 105}, 64)},
+	{name: "S:dwf", native: wire.DBRDouble, count: 100, class: "waveform", str: iocPadStrings([]string{"1", "2", "3"}, 100),
+		num: iocPadFloats([]float64{1, 2, 3}, 100), units: "V"},
+	{name: "S:cwf", native: wire.DBRChar, count: 64, class: "waveform", str: iocPadStrings([]string{"104", "105", "0"}, 64),
+		num: iocPadFloats([]float64{104, 105}, 64)},
 	{name: "S:cnt", native: wire.DBRDouble, count: 1, class: "calc"},
 }
 
@@ -137,7 +141,7 @@ func (e *iocEvents) onError(err error) {
 func (e *iocEvents) onUpdate(u *Update) {
 	up := iocUpdate{at: time.Now(), err: u.Err}
 	if u.DBR != nil {
-		up.vals = numbers(u.DBR.Value)
+		up.vals = iocNumbers(u.DBR.Value)
 		if u.DBR.Value.Type == wire.DBRString {
 			up.strs = slices.Clone(u.DBR.Value.Strings)
 		}
@@ -184,8 +188,8 @@ func (e *iocEvents) snapshot() ([]Connection, []iocUpdate) {
 	return slices.Clone(e.conns), slices.Clone(e.updates)
 }
 
-// numbers returns the elements of a numeric value as float64s; nil for strings.
-func numbers(v wire.Value) []float64 {
+// iocNumbers returns the elements of a numeric value as float64s; nil for strings.
+func iocNumbers(v wire.Value) []float64 {
 	var out []float64
 	switch v.Type {
 	case wire.DBRShort:
@@ -214,9 +218,9 @@ func numbers(v wire.Value) []float64 {
 	return out
 }
 
-// castTo converts f as the IOC's C conversions do for a DBR base type:
+// iocCast converts f as the IOC's C conversions do for a DBR base type:
 // integers truncate, DBR_CHAR is an unsigned byte.
-func castTo(base wire.DBRType, f float64) float64 {
+func iocCast(base wire.DBRType, f float64) float64 {
 	switch base {
 	case wire.DBRShort:
 		return float64(int16(f))
@@ -234,8 +238,11 @@ func castTo(base wire.DBRType, f float64) float64 {
 
 // TestIntegrationClientAgainstSoftIoc runs the client against a real IOC
 // (rsrv) from a locally built EPICS base named by EPICS_BASE: reads in every
-// DBR type, writes with and without completion, monitors with masks, and the
-// IOC stopped and restarted on the same port. Without EPICS_BASE it skips.
+// DBR type, count-0 reads of arrays, writes with and without completion (and
+// their failures), monitors with masks and of arrays, echoes and a frozen
+// IOC, name resolution over TCP, idle circuits, and the IOC stopped and
+// restarted on the same port. It is an optional local check, not a CI peer:
+// without EPICS_BASE it skips. Everything stays on 127.0.0.1.
 func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 	ioc := catest.SoftIoc(t, softIocDB)
 	port := uint16(ioc.Port())
@@ -253,7 +260,7 @@ func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 
 	chans := map[string]*Channel{}
 	evs := map[string]*iocEvents{}
-	for _, pv := range append(slices.Clone(iocPVs), iocPV{name: "S:ao.EGU"}, iocPV{name: "S:delay.A"}) {
+	for _, pv := range append(slices.Clone(iocPVs), iocPV{name: "S:ao.EGU"}, iocPV{name: "S:delay.A"}, iocPV{name: "S:ewf"}) {
 		ev := newIOCEvents()
 		ch, err := c.Channel(pv.name, ChannelOptions{OnConnection: ev.onConn, OnError: ev.onError})
 		if err != nil {
@@ -334,7 +341,7 @@ func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 		if d := get(t, "S:dwf", wire.DBRTimeDouble, 0); !slices.Equal(d.Value.Doubles, []float64{4, 5, 6, 7}) {
 			t.Errorf("count-0 get after a 4-element put: %v", d.Value)
 		}
-		if d := get(t, "S:dwf", wire.DBRDouble, 100); !slices.Equal(d.Value.Doubles, padFloats([]float64{4, 5, 6, 7}, 100)) {
+		if d := get(t, "S:dwf", wire.DBRDouble, 100); !slices.Equal(d.Value.Doubles, iocPadFloats([]float64{4, 5, 6, 7}, 100)) {
 			t.Errorf("full get after a 4-element put: %v", d.Value)
 		}
 		if d := get(t, "S:dwf", wire.DBRDouble, 2); !slices.Equal(d.Value.Doubles, []float64{4, 5}) {
@@ -560,6 +567,247 @@ func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 		}
 	})
 
+	t.Run("ArrayMonitor", func(t *testing.T) {
+		ch := chans["S:dwf"]
+		put(t, "S:dwf", wire.Value{Type: wire.DBRDouble, Doubles: []float64{4, 5, 6, 7}})
+		// Count 0: each update has the current length; count 5: always 5.
+		var0, fixed := newIOCEvents(), newIOCEvents()
+		for _, s := range []struct {
+			ev    *iocEvents
+			count int
+		}{{var0, 0}, {fixed, 5}} {
+			sub, err := ch.Subscribe(SubscribeOptions{Type: wire.DBRTimeDouble, Native: true, Count: s.count}, s.ev.onUpdate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Cancel()
+			s.ev.wait(t, 10*time.Second, "the first array update", func() bool { return len(s.ev.updates) == 1 })
+		}
+		full := make([]float64, 100)
+		for i := range full {
+			full[i] = float64(i) / 2
+		}
+		put(t, "S:dwf", wire.Value{Type: wire.DBRDouble, Doubles: []float64{9}})
+		put(t, "S:dwf", wire.Value{Type: wire.DBRDouble, Doubles: full})
+		put(t, "S:dwf", wire.Value{Type: wire.DBRShort, Shorts: []int16{1, 2}})
+		want := map[*iocEvents][][]float64{
+			var0:  {{4, 5, 6, 7}, {9}, full, {1, 2}},
+			fixed: {{4, 5, 6, 7, 0}, {9, 0, 0, 0, 0}, full[:5], {1, 2, 0, 0, 0}},
+		}
+		for ev, w := range want {
+			ev.wait(t, 10*time.Second, "4 array updates", func() bool { return len(ev.updates) >= len(w) })
+			_, ups := ev.snapshot()
+			if len(ups) != len(w) {
+				t.Errorf("%d array updates, want %d", len(ups), len(w))
+				continue
+			}
+			for i, u := range ups {
+				if !slices.Equal(u.vals, w[i]) {
+					t.Errorf("array update %d: %v, want %v", i, u.vals, w[i])
+				}
+			}
+		}
+	})
+
+	t.Run("EmptyArray", func(t *testing.T) {
+		// S:ewf was never written: it has no elements.
+		ch := chans["S:ewf"]
+		if d := get(t, "S:ewf", wire.DBRTimeLong, 0); d.Value.Len() != 0 || d.Value.Type != wire.DBRLong {
+			t.Errorf("count-0 get of an empty array: %+v", d)
+		}
+		if d := get(t, "S:ewf", wire.DBRLong, 0); d.Value.Len() != 0 {
+			t.Errorf("count-0 plain get of an empty array: %+v", d)
+		}
+		if d := get(t, "S:ewf", wire.DBRLong, 8); !slices.Equal(d.Value.Longs, make([]int32, 8)) {
+			t.Errorf("full get of an empty array: %+v", d)
+		}
+		ev := newIOCEvents()
+		sub, err := ch.Subscribe(SubscribeOptions{Type: wire.DBRTimeLong, Count: 0}, ev.onUpdate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Cancel()
+		ev.wait(t, 10*time.Second, "the first update of an empty array", func() bool { return len(ev.updates) == 1 })
+		put(t, "S:ewf", wire.Value{Type: wire.DBRLong, Longs: []int32{8, 9}})
+		ev.wait(t, 10*time.Second, "the second update", func() bool { return len(ev.updates) == 2 })
+		if _, ups := ev.snapshot(); len(ups[0].vals) != 0 || ups[0].err != nil || !slices.Equal(ups[1].vals, []float64{8, 9}) {
+			t.Errorf("updates of an array that was empty: %+v", ups)
+		}
+	})
+
+	t.Run("UnresponsiveIOC", func(t *testing.T) {
+		// A second client with short timeouts: an idle circuit is probed
+		// with echoes, which rsrv answers; a frozen IOC leaves them
+		// unanswered, and the channel disconnects until the IOC thaws.
+		c2, err := New(Config{ServerPort: ioc.Port(), RepeaterPort: ioc.BeaconPort(),
+			AddrList:    []netip.AddrPort{netip.AddrPortFrom(Loopback, port)},
+			ConnTimeout: 500 * time.Millisecond, EchoTimeout: time.Second, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		ev := newIOCEvents()
+		ch, err := c2.Channel("S:ao", ChannelOptions{OnConnection: ev.onConn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // at least one echo probe
+		if cs, _ := ev.snapshot(); len(cs) != 1 || ch.State() != Connected {
+			t.Fatalf("idle circuit: connection events %v", cs)
+		}
+		proc := ioc.Proc()
+		if err := proc.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		frozen := time.Now()
+		thawed := false
+		thaw := func() {
+			if !thawed {
+				thawed = true
+				if err := proc.Signal(syscall.SIGCONT); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer thaw()
+		ev.wait(t, 10*time.Second, "disconnected from the frozen IOC", func() bool {
+			return len(ev.conns) == 2 && ev.conns[1].State == Disconnected
+		})
+		cs, _ := ev.snapshot()
+		lost := time.Since(frozen)
+		if lost > 5*time.Second {
+			t.Errorf("the frozen IOC was noticed after %v", lost)
+		}
+		if !errors.Is(cs[1].Err, wire.ECAUnrespTmo) {
+			t.Errorf("disconnection reason %v; want ECA_UNRESPTMO", cs[1].Err)
+		}
+		thaw()
+		thawedAt := time.Now()
+		ev.wait(t, 20*time.Second, "connected again after the IOC thawed", func() bool {
+			return len(ev.conns) == 3 && ev.conns[2].State == Connected
+		})
+		t.Logf("frozen IOC: Disconnected after %v (ConnTimeout 0.5 s + EchoTimeout 1 s); connected again %v after SIGCONT",
+			lost.Round(time.Millisecond), time.Since(thawedAt).Round(time.Millisecond))
+		if d := get(t, "S:ao", wire.DBRDouble, 1); d == nil {
+			t.Error("no value after the thaw")
+		}
+		if st := chans["S:ao"].State(); st != Connected {
+			t.Errorf("the first client (ConnTimeout 30 s) is %v", st)
+		}
+	})
+
+	t.Run("Errors", func(t *testing.T) {
+		// A monitor in a type the IOC cannot convert to: the update carries
+		// the IOC's failure status and no value.
+		ev := newIOCEvents()
+		sub, err := chans["S:so"].Subscribe(SubscribeOptions{Type: wire.DBRTimeDouble}, ev.onUpdate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Cancel()
+		ev.wait(t, 10*time.Second, "the failed monitor update", func() bool { return len(ev.updates) >= 1 })
+		if _, ups := ev.snapshot(); !errors.Is(ups[0].err, wire.ECAGetFail) || ups[0].vals != nil {
+			t.Errorf("monitor of text as a double: %+v; want ECA_GETFAIL", ups[0])
+		}
+		// An unknown name stays unresolved.
+		nope, err := c.Channel("S:nope", ChannelOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nope.Close()
+		short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancelShort()
+		if err := nope.WaitConnected(short); !errors.Is(err, context.DeadlineExceeded) || nope.State() != Searching {
+			t.Errorf("unknown PV: %v, %v", err, nope.State())
+		}
+		// A second channel to the same PV is independent of the first.
+		dup, err := c.Channel("S:ao", ChannelOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := get(t, "S:ao", wire.DBRDouble, 1).Value.Doubles[0]
+		if d, err := dup.Get(ctx, wire.DBRDouble, 1); err != nil || d.Value.Doubles[0] != want {
+			t.Errorf("get on a second channel to S:ao: %v, %v; want %v", d, err, want)
+		}
+		dup.Close()
+		if d := get(t, "S:ao", wire.DBRDouble, 1); d.Value.Doubles[0] != want {
+			t.Errorf("S:ao after closing a second channel to it: %v", d.Value)
+		}
+		if _, err := dup.Get(ctx, wire.DBRDouble, 1); !errors.Is(err, ErrClosed) {
+			t.Errorf("get on a closed channel: %v", err)
+		}
+	})
+
+	t.Run("NameServer", func(t *testing.T) {
+		// Names resolved over TCP only (EPICS_CA_NAME_SERVERS): rsrv
+		// answers searches on a circuit too.
+		c3, err := New(Config{ServerPort: ioc.Port(), RepeaterPort: ioc.BeaconPort(),
+			NameServers: []netip.AddrPort{netip.AddrPortFrom(Loopback, port)}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c3.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c3.Close()
+		if len(c3.dests) != 0 {
+			t.Fatalf("UDP destinations %v with only a name server configured", c3.dests)
+		}
+		ch, err := c3.Channel("S:lo", ChannelOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := ch.Get(ctx, wire.DBRCtrlLong, 1); err != nil || d.Meta.Units != "cnt" {
+			t.Fatalf("get through a name server: %+v, %v", d, err)
+		}
+		if info := ch.Info(); info.Server != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Errorf("connected to %s", info.Server)
+		}
+	})
+
+	t.Run("IdleCircuitCloses", func(t *testing.T) {
+		c3, err := New(Config{ServerPort: ioc.Port(), RepeaterPort: ioc.BeaconPort(),
+			AddrList: []netip.AddrPort{netip.AddrPortFrom(Loopback, port)}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c3.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c3.Close()
+		circuits := func() int {
+			c3.mu.Lock()
+			defer c3.mu.Unlock()
+			return len(c3.circuits)
+		}
+		for range 2 {
+			ch, err := c3.Channel("S:ao", ChannelOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ch.Get(ctx, wire.DBRDouble, 1); err != nil {
+				t.Fatal(err)
+			}
+			if n := circuits(); n != 1 {
+				t.Fatalf("%d circuits", n)
+			}
+			ch.Close()
+			deadline := time.Now().Add(5 * time.Second)
+			for circuits() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the circuit stayed open after its last channel closed")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	})
+
 	t.Run("StopAndRestart", func(t *testing.T) {
 		cnt, ao := newIOCEvents(), newIOCEvents()
 		if _, err := chans["S:cnt"].Subscribe(SubscribeOptions{Type: wire.DBRTimeDouble, Native: true}, cnt.onUpdate); err != nil {
@@ -601,8 +849,21 @@ func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("get while disconnected: %v", err)
 		}
+		// A monitor started and a write issued while disconnected take
+		// effect on the restarted IOC.
+		lo := newIOCEvents()
+		loSub, err := chans["S:lo"].Subscribe(SubscribeOptions{Type: wire.DBRTimeLong}, lo.onUpdate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer loSub.Cancel()
+		putDone := make(chan error, 1)
+		go func() { putDone <- chans["S:bo"].Put(ctx, wire.Value{Type: wire.DBRString, Strings: []string{"Off"}}) }()
 		_, before := cnt.snapshot()
 		time.Sleep(500 * time.Millisecond) // let the search back off a little
+		if _, ups := lo.snapshot(); len(ups) != 0 {
+			t.Errorf("updates of a monitor started while disconnected: %+v", ups)
+		}
 
 		restartAt := time.Now()
 		if err := ioc.Restart(); err != nil {
@@ -656,10 +917,27 @@ func TestIntegrationClientAgainstSoftIoc(t *testing.T) {
 			}
 			if !slices.Equal(states, []State{Connected, Disconnected, Connected}) {
 				t.Errorf("%s connection events %v", name, cs)
+			} else if cs[2] != cs[0] || cs[1].Err == nil || cs[1].Server != "" {
+				t.Errorf("%s connection events %+v: want the same connection again, and a reason", name, cs)
 			}
 		}
 		if d := get(t, "S:ao", wire.DBRDouble, 1); d.Value.Doubles[0] != 3.25 {
 			t.Errorf("get after the restart: %v", d.Value)
+		}
+		select {
+		case err := <-putDone:
+			if err != nil {
+				t.Errorf("put issued while disconnected: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("put issued while disconnected did not complete after the restart")
+		}
+		if d := get(t, "S:bo", wire.DBREnum, 1); d.Value.Enums[0] != 0 {
+			t.Errorf("S:bo after the put issued while disconnected: %v", d.Value)
+		}
+		lo.wait(t, 10*time.Second, "the monitor started while disconnected", func() bool { return len(lo.updates) >= 1 })
+		if _, ups := lo.snapshot(); ups[0].vals[0] != 21 || ups[0].stamp.IsZero() {
+			t.Errorf("first update of the monitor started while disconnected: %+v", ups[0])
 		}
 		put(t, "S:ao", wire.Value{Type: wire.DBRDouble, Doubles: []float64{5}})
 		ao.wait(t, 10*time.Second, "S:ao at 5 after the restart", func() bool {
@@ -733,7 +1011,7 @@ func checkIOCGet(t *testing.T, pv iocPV, typ wire.DBRType, d *wire.DBR, err erro
 				}
 				for _, l := range []*float64{&want.UpperDisp, &want.LowerDisp, &want.UpperAlarm, &want.UpperWarning,
 					&want.LowerWarning, &want.LowerAlarm, &want.UpperCtrl, &want.LowerCtrl} {
-					*l = castTo(base, *l)
+					*l = iocCast(base, *l)
 				}
 				if d.Meta.Limits != want {
 					fail("limits %+v, want %+v", d.Meta.Limits, want)
@@ -753,9 +1031,9 @@ func checkIOCGet(t *testing.T, pv iocPV, typ wire.DBRType, d *wire.DBR, err erro
 		}
 		return
 	}
-	got := numbers(d.Value)
+	got := iocNumbers(d.Value)
 	for i, w := range pv.num {
-		if w = castTo(base, w); got[i] != w && !(math.IsNaN(w) && math.IsNaN(got[i])) {
+		if w = iocCast(base, w); got[i] != w && !(math.IsNaN(w) && math.IsNaN(got[i])) {
 			fail("value[%d] = %v, want %v", i, got[i], w)
 			return
 		}
