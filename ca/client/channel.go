@@ -240,6 +240,14 @@ func (ch *Channel) preparePut(ctx context.Context, v wire.Value) (*circuit, uint
 	if v.Len() > native {
 		return nil, 0, nil, &Error{PV: ch.name, Op: "put", Status: wire.ECABadCount, Text: fmt.Sprintf("%d elements, the channel has %d", v.Len(), native)}
 	}
+	if v.Type == wire.DBRString {
+		for i, str := range v.Strings {
+			if len(str) >= wire.MaxStringSize {
+				return nil, 0, nil, &Error{PV: ch.name, Op: "put", Status: wire.ECAStrTooBig,
+					Text: fmt.Sprintf("element %d has %d bytes; a DBR_STRING holds at most %d (use a char array for longer text)", i, len(str), wire.MaxStringSize-1)}
+			}
+		}
+	}
 	data, err := wire.AppendDBR(nil, v.Type, v.Len(), &wire.DBR{Value: v})
 	if err != nil {
 		return nil, 0, nil, err

@@ -346,12 +346,13 @@ func (circ *circuit) dispatch(f wire.Frame) {
 	h := f.Header
 	switch h.Command {
 	case wire.CmdEventAdd:
-		if h.PayloadSize == 0 {
-			return // a cancel confirmation
-		}
 		s := circ.sub(h.P2)
 		if s == nil {
-			return // cancelled meanwhile
+			// A cancel confirmation (no payload), or an update that crossed the
+			// cancel. libca treats every payload-less EVENT_ADD as a confirmation;
+			// a live subscription here is an update of zero elements instead (a
+			// count-0 monitor of an empty array in a plain type).
+			return
 		}
 		s.upd = Update{DBR: &s.dbr, Status: wire.ECA(h.P1)}
 		if s.upd.Status != wire.ECANormal {

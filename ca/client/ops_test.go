@@ -400,3 +400,44 @@ func TestIdleCircuitCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEmptyArrayPlainMonitor checks that a count-0 monitor in a plain type of
+// an empty array gets its first update (a payload-less EVENT_ADD, which libca
+// would take for a cancel confirmation) and the later ones.
+func TestEmptyArrayPlainMonitor(t *testing.T) {
+	wf := mustPV(t, "C:empty", server.PVOptions{Type: wire.DBRLong, Count: 8})
+	ts := newTestServer(t, 0, wf)
+	c := newClient(t, ts)
+	ch, _ := c.Channel("C:empty", ChannelOptions{})
+	got := make(chan int, 10)
+	if _, err := ch.Subscribe(SubscribeOptions{Type: wire.DBRLong}, func(u *Update) { got <- u.DBR.Value.Len() }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{0, 3, 0} {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("update with %d elements, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no update with %d elements", want)
+		}
+		if want == 0 {
+			_ = wf.Post(wire.Value{Type: wire.DBRLong, Longs: []int32{1, 2, 3}}, server.NoAlarm, wire.Timestamp{})
+		} else {
+			_ = wf.Post(wire.Value{Type: wire.DBRLong}, server.NoAlarm, wire.Timestamp{})
+		}
+	}
+}
+
+// TestPutLongString checks that text too long for a DBR_STRING is refused with
+// the reason rather than cut.
+func TestPutLongString(t *testing.T) {
+	ts := newTestServer(t, 0, clientPVs(t)...)
+	c := newClient(t, ts)
+	ch, _ := c.Channel("C:string", ChannelOptions{})
+	err := ch.Put(ctxT(t), wire.Value{Type: wire.DBRString, Strings: []string{strings.Repeat("x", 40)}})
+	if !errors.Is(err, wire.ECAStrTooBig) || !strings.Contains(err.Error(), "at most 39") {
+		t.Errorf("put of 40 characters: %v", err)
+	}
+}

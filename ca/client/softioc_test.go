@@ -1039,3 +1039,32 @@ func checkIOCGet(t *testing.T, pv iocPV, typ wire.DBRType, d *wire.DBR, err erro
 		}
 	}
 }
+
+// TestIntegrationEmptyArrayMonitorAgainstSoftIoc checks, against rsrv, that a
+// count-0 monitor in a plain type of an empty array gets its first update: rsrv
+// sends it without payload, as a cancel confirmation looks.
+func TestIntegrationEmptyArrayMonitorAgainstSoftIoc(t *testing.T) {
+	ioc := catest.SoftIoc(t, `record(waveform, "R:ewf") { field(FTVL, "LONG") field(NELM, "8") }`)
+	c, err := New(Config{ServerPort: ioc.Port(), RepeaterPort: ioc.BeaconPort(), NoRepeater: true,
+		AddrList: []netip.AddrPort{netip.AddrPortFrom(Loopback, uint16(ioc.Port()))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ch, _ := c.Channel("R:ewf", ChannelOptions{})
+	got := make(chan int, 10)
+	if _, err := ch.Subscribe(SubscribeOptions{Type: wire.DBRLong}, func(u *Update) { got <- u.DBR.Value.Len() }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n != 0 {
+			t.Errorf("first update has %d elements", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no first update for a count-0 DBR_LONG monitor of an empty array")
+	}
+}
