@@ -261,9 +261,10 @@ func (c *circuit) writeLoop() {
 
 // encodeUpdate appends one subscription update in the subscription's type.
 func (c *circuit) encodeUpdate(b []byte, s *subscription, st *wire.DBR) []byte {
+	st, cur := s.ch.pv.view(st, s.typ)
 	n := int(s.count)
-	if n == 0 {
-		n = min(st.Value.Len(), s.ch.pv.capacity)
+	if n == 0 || s.ch.pv.isText(s.typ) {
+		n = cur
 	}
 	if s.typ.Size(n) > c.srv.cfg.MaxArrayBytes {
 		req := wire.Header{Command: wire.CmdEventAdd, DataType: uint16(s.typ), Count: s.count, P1: s.ch.sid, P2: s.id}
@@ -523,10 +524,10 @@ func (c *circuit) lookup(sid uint32) *channel {
 
 // readCount resolves a requested element count: 0 means the current length for
 // clients of protocol 4.13 and later.
-func (c *circuit) readCount(req uint32, pv *PV, st *wire.DBR) (int, error) {
+func (c *circuit) readCount(req uint32, pv *PV, cur int) (int, error) {
 	switch {
 	case req == 0 && c.minor >= 13:
-		return min(st.Value.Len(), pv.capacity), nil
+		return cur, nil
 	case req == 0:
 		return pv.capacity, nil
 	case req > uint32(pv.capacity):
@@ -548,11 +549,14 @@ func (c *circuit) onRead(h wire.Header) {
 		c.sendError(h, wire.ECABadType, fmt.Sprintf("%s: %s cannot be read", ch.pv.name, t))
 		return
 	}
-	st := ch.pv.Snapshot()
-	n, err := c.readCount(h.Count, ch.pv, st)
+	st, cur := ch.pv.view(ch.pv.Snapshot(), t)
+	n, err := c.readCount(h.Count, ch.pv, cur)
 	if err != nil {
 		c.sendError(h, wire.ECABadCount, err.Error())
 		return
+	}
+	if ch.pv.isText(t) {
+		n = cur // the text is one string, whatever count was asked for
 	}
 	if t.Size(n) > c.srv.cfg.MaxArrayBytes {
 		c.sendError(h, wire.ECATooLarge, fmt.Sprintf("%s: %d bytes exceed EPICS_CA_MAX_ARRAY_BYTES (%d)", ch.pv.name, t.Size(n), c.srv.cfg.MaxArrayBytes))

@@ -149,3 +149,27 @@ func TestCloseWithStalledClient(t *testing.T) {
 	}
 	// The server still closes cleanly (Cleanup), and the client's circuit with it.
 }
+
+// TestTextPV reads a char array marked Text as strings (its text, as one
+// string whatever the count) and as chars (its bytes).
+func TestTextPV(t *testing.T) {
+	pv := mustPV(t, "T:text", PVOptions{Type: wire.DBRChar, Count: 64, Text: true, Value: wire.Value{Type: wire.DBRChar, Chars: []byte("hello world\x00")}})
+	srv, _ := startServer(t, Config{}, pv)
+	c := dial(t, srv)
+	c.hello()
+	sid, _ := c.create(1, "T:text")
+	for _, count := range []uint32{0, 1, 64} {
+		if h, d := c.read(sid, 1, wire.DBRTimeString, count); h.Count != 1 || d.Value.Strings[0] != "hello world" {
+			t.Errorf("count %d as DBR_TIME_STRING: count %d %q", count, h.Count, d.Value.Strings)
+		}
+	}
+	if _, d := c.read(sid, 2, wire.DBRChar, 0); string(d.Value.Chars) != "hello world\x00" {
+		t.Errorf("as DBR_CHAR: %q", d.Value.Chars)
+	}
+	c.send(&wire.EventAdd{DataType: wire.DBRString, Count: 64, SID: sid, SubID: 1, Mask: wire.DBEValue})
+	f := c.expect(wire.CmdEventAdd)
+	var d wire.DBR
+	if err := wire.DecodeDBR(&d, wire.DBRString, int(f.Header.Count), f.Payload); err != nil || f.Header.Count != 1 || d.Value.Strings[0] != "hello world" {
+		t.Errorf("monitor as DBR_STRING: count %d %q %v", f.Header.Count, d.Value.Strings, err)
+	}
+}

@@ -67,6 +67,10 @@ type PVOptions struct {
 	// OnWrite handles writes; nil stores the converted value and posts it with
 	// no alarm and the current time.
 	OnWrite WriteFunc
+	// Text makes a DBRChar PV answer requests for a string type (DBR_STRING,
+	// DBR_TIME_STRING, ...) with its text, up to the first NUL, as one string,
+	// instead of one number per element as an IOC does.
+	Text bool
 }
 
 // PV is a process variable served by a Server. Its methods are safe for
@@ -76,6 +80,7 @@ type PV struct {
 	typ      wire.DBRType
 	capacity int
 	readOnly bool
+	text     bool
 	onWrite  WriteFunc
 
 	mu     sync.Mutex
@@ -107,6 +112,7 @@ func NewPV(name string, o PVOptions) (*PV, error) {
 		return nil, fmt.Errorf("ca/server: PV %s: %d enum states, at most %d", name, len(o.Meta.EnumStrings), wire.MaxEnumStates)
 	}
 	pv := &PV{name: name, typ: o.Type, capacity: o.Count, readOnly: o.ReadOnly, onWrite: o.OnWrite,
+		text: o.Text && o.Type == wire.DBRChar,
 		subs: map[*subscription]struct{}{}, chans: map[*channel]struct{}{}}
 	st := &wire.DBR{Type: o.Type, Meta: cloneMeta(o.Meta)}
 	if o.Value.Len() == 0 {
@@ -359,4 +365,30 @@ func (t *Table) Open(_ context.Context, name string) (*PV, error) {
 		return pv, nil
 	}
 	return nil, fmt.Errorf("no PV named %q", name)
+}
+
+// view returns the state to encode for a request of type t, and the element
+// count a count-0 request means: a text PV read as a string is one string.
+func (pv *PV) view(st *wire.DBR, t wire.DBRType) (*wire.DBR, int) {
+	if !pv.isText(t) {
+		return st, min(st.Value.Len(), pv.capacity)
+	}
+	txt := cstringOf(st.Value.Chars)
+	v := *st
+	v.Value = wire.Value{Type: wire.DBRString, Strings: []string{txt}}
+	return &v, 1
+}
+
+// isText reports whether a request of type t gets the text of a Text PV.
+func (pv *PV) isText(t wire.DBRType) bool {
+	return pv.text && t.Base() == wire.DBRString && t.Family() != wire.FamilyClassName
+}
+
+func cstringOf(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
 }
