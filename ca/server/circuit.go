@@ -622,10 +622,13 @@ func (c *circuit) onWrite(f wire.Frame) {
 	c.chMu.Lock()
 	client := c.client
 	c.chMu.Unlock()
+	// Raw keeps every element sent; Value, like an IOC, ignores those beyond the
+	// capacity. A WriteFunc may refuse an over-long write instead.
 	put := &Put{PV: pv, Client: client, Raw: c.dbr.Value.Clone(), Notify: notify}
-	put.Raw.Truncate(pv.capacity)
+	fit := put.Raw
+	fit.Truncate(pv.capacity)
 	meta := pv.Snapshot().Meta
-	put.ConvErr = wire.Convert(&put.Value, pv.typ, &put.Raw, meta.Precision, meta.EnumStrings)
+	put.ConvErr = wire.Convert(&put.Value, pv.typ, &fit, meta.Precision, meta.EnumStrings)
 	var err error
 	if pv.onWrite != nil {
 		err = pv.onWrite(c.ctx, put)

@@ -30,8 +30,9 @@ type Client struct {
 }
 
 // Put is a write from a client. Raw is the value as the client sent it (in the
-// client's type); Value is Raw converted to the PV's native type, valid when
-// ConvErr is nil.
+// client's type, every element); Value is Raw converted to the PV's native type
+// and cut to its capacity, as an IOC ignores extra elements, valid when ConvErr
+// is nil.
 type Put struct {
 	PV      *PV
 	Client  Client
