@@ -1,7 +1,9 @@
 // Command pvhub is the pvhub daemon and its command-line tools.
 //
-// At this stage `pvhub serve` runs the pure-Go Channel Access server with a
-// few demo PVs, on loopback unless the EPICS_CAS_* variables say otherwise.
+// `pvhub serve` runs the daemon: the relay, a pure-Go Channel Access server
+// that creates PVs on first put, configured from defaults, EPICS variables, a
+// YAML file, PVHUB_ variables and flags, on loopback unless configured
+// otherwise.
 // `pvhub get`, `put`, `monitor` and `info` are Channel Access clients whose
 // options and output follow EPICS base's caget, caput, camonitor and cainfo;
 // they read the EPICS_CA_* variables as those tools do.
@@ -9,11 +11,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,7 +23,9 @@ var version = "dev"
 const usage = `pvhub — a Channel Access relay and web gateway for EPICS PVs
 
 Usage:
-  pvhub serve [flags]             run the CA server (demo PVs for now)
+  pvhub serve [flags]             run the daemon (the relay CA server)
+  pvhub config check FILE         validate a configuration file
+  pvhub config print [flags]      print the effective configuration
   pvhub get [options] PV...       read PVs once, like caget
   pvhub put [options] PV VALUE... write a PV, like caput
   pvhub monitor [options] PV...   print every update of PVs, like camonitor
@@ -45,7 +46,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr)
+		return serve(args[1:], os.Environ(), stderr, nil)
+	case "config":
+		return configCmd(args[1:], os.Environ(), stdout, stderr)
 	case "get", "put", "monitor", "info":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -59,29 +62,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "pvhub: unknown command %q\n\n%s", args[0], usage)
 	return 2
-}
-
-func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "pvhub serve: -log-level: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := runDemo(ctx, log, os.LookupEnv, nil); err != nil {
-		log.Error("pvhub serve failed", "error", err)
-		return 1
-	}
-	return 0
 }

@@ -308,8 +308,10 @@ func TestPutValue(t *testing.T) {
 		{[]string{"-S", "T:c5", "hello"}, wire.DBRChar, 5, wire.Value{Type: wire.DBRChar, Chars: []byte("hello")}, "", ""},
 		{[]string{"-S", "T:c5", "hello!"}, wire.DBRChar, 5, wire.Value{}, "", "text of 6 characters does not fit in 5 elements"},
 		{[]string{"-S", "T:ao", "hello"}, wire.DBRDouble, 1, wire.Value{}, "", "-S writes text to CHAR arrays only"},
-		{[]string{"T:cwf", "hello"}, wire.DBRChar, 64, wire.Value{}, "",
-			`value "hello" does not convert to DBR_CHAR: not a number (use -S to write text to a CHAR array)`},
+		// Text without -S goes to the server as a DBR_STRING, as caput sends it.
+		{[]string{"T:cwf", "hello"}, wire.DBRChar, 64, wire.Value{Type: wire.DBRString, Strings: []string{"hello"}}, "", ""},
+		{[]string{"T:cwf", "1", "x"}, wire.DBRChar, 64, wire.Value{}, "",
+			`value "x" (element 1) does not convert to DBR_CHAR: not a number (use -S to write text to a CHAR array)`},
 	}
 	states := mbbStates
 	for _, tc := range tests {

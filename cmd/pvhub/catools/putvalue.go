@@ -111,6 +111,11 @@ func (o *PutOptions) PutValue(native wire.DBRType, count int, states []string) (
 		if !errors.As(err, &ce) {
 			return v, warnings, err
 		}
+		if native == wire.DBRChar && len(src.Strings) == 1 && len(src.Strings[0]) < wire.MaxStringSize {
+			// As caput does: send the text as a DBR_STRING and let the server
+			// decide. An IOC refuses it; a relay char PV stores the text.
+			return src, warnings, nil
+		}
 		why := ce.Why
 		if native == wire.DBRChar {
 			why += " (use -S to write text to a CHAR array)"

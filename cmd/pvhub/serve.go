@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pvhub/pvhub/config"
+	"github.com/pvhub/pvhub/runtime"
+)
+
+// multiFlag collects repeated -set key=value flags.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// loadFlags parses the flags shared by serve and config print into load options.
+func loadFlags(name string, args []string, environ []string, stderr io.Writer) (config.LoadOptions, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration `file`")
+	level := fs.String("log-level", "", "log level: debug, info, warn, error (sets log.level)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "set a configuration `key=value` (repeatable), e.g. -set relay.prefix=BL1:")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: pvhub %s [-config FILE] [-set key=value]... [-log-level LEVEL]\n\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nLayers, later ones win: defaults, EPICS_CA_*/EPICS_CAS_* variables, the file,\n%s variables (PVHUB_RELAY__PREFIX sets relay.prefix), flags.\n", config.EnvPrefix)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config.LoadOptions{}, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return config.LoadOptions{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o := config.LoadOptions{File: *file, Environ: environ, Flags: map[string]string{}}
+	for _, s := range sets {
+		k, v, err := config.ParseFlag(s)
+		if err != nil {
+			return o, fmt.Errorf("-set %s: %w", s, err)
+		}
+		o.Flags[k] = v
+	}
+	if *level != "" {
+		o.Flags["log.level"] = *level
+	}
+	return o, nil
+}
+
+// serve runs the daemon until SIGINT or SIGTERM; SIGHUP reloads the
+// configuration. signals may be nil (the process's own signals are used).
+func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.Signal) int {
+	opts, err := loadFlags("serve", args, environ, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pvhub serve: %v\n", err)
+		return 2
+	}
+	cfg, err := config.Load(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "pvhub serve: configuration:\n%v\n", err)
+		return 2
+	}
+	log := slog.New(cfg.Log.Handler(stderr))
+	if signals == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+	rt, err := newRuntime(cfg, log)
+	if err != nil {
+		log.Error("pvhub cannot start", "error", err)
+		return 1
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		log.Error("pvhub cannot start", "error", err)
+		return 1
+	}
+	log.Info("pvhub running", "version", version, "config", opts.File)
+	for sig := range signals {
+		if sig != syscall.SIGHUP {
+			log.Info("pvhub stopping", "signal", sig.String())
+			break
+		}
+		cfg = reload(cfg, opts, log)
+	}
+	if err := rt.Close(); err != nil {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	log.Info("pvhub stopped")
+	return 0
+}
+
+// newRuntime maps the configuration onto the runtime's options.
+func newRuntime(cfg *config.Config, log *slog.Logger) (*runtime.Runtime, error) {
+	scfg, err := cfg.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	r := cfg.Relay
+	return runtime.New(runtime.Options{
+		Relay: runtime.RelayOptions{Enabled: r.Enabled, Prefix: r.Prefix, MaxPVs: r.MaxPVs, MaxElements: r.MaxElements,
+			AutosavePath: r.Autosave.Path, AutosavePeriod: r.Autosave.Period},
+		Server: scfg,
+		Logger: log,
+	})
+}
+
+// reload reads the configuration again and logs what changed: changes that
+// apply live, and those that need a restart (which keep their old values).
+func reload(old *config.Config, opts config.LoadOptions, log *slog.Logger) *config.Config {
+	cfg, err := config.Load(opts)
+	if err != nil {
+		log.Error("reload refused: the configuration is invalid; the running one stays", "error", err)
+		return old
+	}
+	changes := config.Diff(old, cfg)
+	if len(changes) == 0 {
+		log.Info("reload: nothing changed")
+		return old
+	}
+	next := *old
+	for _, c := range changes {
+		if c.Reloadable {
+			log.Info("reload: applied", "change", c.String())
+		} else {
+			log.Warn("reload: needs a restart; not applied", "change", c.String())
+		}
+	}
+	next.Write = cfg.Write
+	for name, t := range cfg.Transports {
+		if ot, ok := next.Transports[name]; ok {
+			ot.Enabled = t.Enabled
+			next.Transports[name] = ot
+		}
+	}
+	return &next
+}
+
+// configCmd implements `pvhub config check FILE` and `pvhub config print`.
+func configCmd(args []string, environ []string, stdout, stderr io.Writer) int {
+	usage := "Usage: pvhub config check FILE | pvhub config print [-config FILE] [-set key=value]...\n"
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "check":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		if _, err := config.Load(config.LoadOptions{File: args[1], Environ: environ}); err != nil {
+			fmt.Fprintf(stderr, "%s:\n%v\n", args[1], err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", args[1])
+		return 0
+	case "print":
+		opts, err := loadFlags("config print", args[1:], environ, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "pvhub config print: %v\n", err)
+			return 2
+		}
+		cfg, err := config.Load(opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "configuration:\n%v\n", err)
+			return 1
+		}
+		y, err := cfg.YAML()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		_, _ = stdout.Write(y)
+		return 0
+	}
+	fmt.Fprintf(stderr, "pvhub config: unknown command %q\n%s", args[0], usage)
+	return 2
+}

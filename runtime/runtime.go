@@ -1,0 +1,273 @@
+// Package runtime assembles pvhub: the actor system, the relay supervisor and
+// its autosave, and the CA server that serves the relay PVs. It owns the start
+// and stop order: autosaved PVs are restored before the CA server answers its
+// first search, and saved once more after it stops.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/pvhub/pvhub/actors"
+	"github.com/pvhub/pvhub/ca/server"
+	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/relay"
+)
+
+// RelayOptions configure the relay.
+type RelayOptions struct {
+	Enabled        bool
+	Prefix         string
+	MaxPVs         int
+	MaxElements    int
+	AutosavePath   string // empty: no autosave
+	AutosavePeriod time.Duration
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Relay  RelayOptions
+	Server server.Config // the relay's CA server; its Source and Logger are set by the runtime
+	Logger *slog.Logger
+}
+
+// Runtime is a running pvhub.
+type Runtime struct {
+	opts   Options
+	log    *slog.Logger
+	system *actor.ActorSystem
+	index  *actors.Index
+	sup    *actor.PID
+	save   *actor.PID
+	srv    *server.Server
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+// New checks the options and returns a runtime. It does no I/O.
+func New(opts Options) (*Runtime, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &opts.Relay
+	if r.Enabled {
+		switch {
+		case r.Prefix == "":
+			return nil, errors.New("runtime: relay.prefix is empty")
+		case r.MaxPVs < 1:
+			return nil, fmt.Errorf("runtime: relay.max_pvs %d must be positive", r.MaxPVs)
+		case r.MaxElements < 1:
+			return nil, fmt.Errorf("runtime: relay.max_elements %d must be positive", r.MaxElements)
+		case r.AutosavePath != "" && r.AutosavePeriod <= 0:
+			return nil, fmt.Errorf("runtime: relay.autosave.period %v must be positive", r.AutosavePeriod)
+		}
+	}
+	return &Runtime{opts: opts, log: opts.Logger, index: actors.NewIndex()}, nil
+}
+
+// Start starts the actors, restores the autosaved relay PVs and starts the CA
+// server.
+func (r *Runtime) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return errors.New("runtime: already started")
+	}
+	r.started = true
+	log := r.log
+	r.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return log.With("component", "actors")
+	}))
+	if !r.opts.Relay.Enabled {
+		r.log.Info("relay disabled")
+		return nil
+	}
+	ro := r.opts.Relay
+	if ro.AutosavePath != "" {
+		r.save = r.system.Root.Spawn(actors.NewAutosave(actors.AutosaveConfig{Path: ro.AutosavePath, Period: ro.AutosavePeriod, Logger: r.log}))
+	}
+	r.sup = r.system.Root.Spawn(actors.NewRelaySupervisor(actors.RelayConfig{Prefix: ro.Prefix, MaxPVs: ro.MaxPVs,
+		MaxElements: ro.MaxElements, Index: r.index, Autosave: r.save, Logger: r.log}))
+	if ro.AutosavePath != "" {
+		if err := r.restore(); err != nil {
+			r.stopActors()
+			return err
+		}
+	}
+	cfg := r.opts.Server
+	cfg.Source = &source{r: r}
+	cfg.Logger = r.log
+	srv, err := server.New(cfg)
+	if err == nil {
+		err = srv.Start(ctx)
+	}
+	if err != nil {
+		r.stopActors()
+		return fmt.Errorf("relay CA server: %w", err)
+	}
+	r.srv = srv
+	r.log.Info("relay ready", "prefix", ro.Prefix, "pvs", r.index.Len(), "tcp_port", srv.TCPPort())
+	return nil
+}
+
+// restore loads the autosave file and recreates its PVs. A corrupt file is
+// moved aside and reported; pvhub then starts with no relay PVs.
+func (r *Runtime) restore() error {
+	path := r.opts.Relay.AutosavePath
+	saved, err := relay.Load(path)
+	var corrupt *relay.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		aside, kerr := relay.KeepAside(path, time.Now())
+		if kerr != nil {
+			return fmt.Errorf("autosave file %s is corrupt (%v) and cannot be moved aside: %w", path, err, kerr)
+		}
+		r.log.Error("autosave file is corrupt; it was kept aside and pvhub starts with no relay PVs",
+			"path", path, "kept_as", aside, "error", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("autosave file %s: %w", path, err)
+	}
+	res, err := r.system.Root.RequestFuture(r.sup, &actors.RestoreRelay{Saved: saved}, time.Minute).Result()
+	if err != nil {
+		return fmt.Errorf("restoring relay PVs: %w", err)
+	}
+	rr := res.(*actors.Restored)
+	for _, e := range rr.Errs {
+		r.log.Error("autosaved PV not restored", "error", e)
+	}
+	r.log.Info("relay PVs restored", "path", path, "pvs", rr.Count)
+	return nil
+}
+
+// Server returns the relay's CA server (nil when the relay is disabled).
+func (r *Runtime) Server() *server.Server {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.srv
+}
+
+// Put writes v to the relay PV name, creating it if needed, as a transport's
+// put does.
+func (r *Runtime) Put(ctx context.Context, name string, v wire.Value) error {
+	if r.sup == nil {
+		return errors.New("the relay is disabled")
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	res, err := r.system.Root.RequestFuture(r.sup, &actors.PutRelay{Name: name, Value: v}, timeout).Result()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return res.(*actors.Result).Err
+}
+
+// RelayNames returns the names of the relay PVs.
+func (r *Runtime) RelayNames() ([]string, error) {
+	if r.sup == nil {
+		return nil, nil
+	}
+	res, err := r.system.Root.RequestFuture(r.sup, &actors.ListRelay{}, 5*time.Second).Result()
+	if err != nil {
+		return nil, err
+	}
+	return res.(*actors.Names).Names, nil
+}
+
+// Close stops the CA server, saves the relay PVs one last time and stops the
+// actors. It is idempotent.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || r.closed {
+		r.closed = true
+		return nil
+	}
+	r.closed = true
+	var errs []error
+	if r.srv != nil {
+		errs = append(errs, r.srv.Close())
+	}
+	if r.save != nil {
+		res, err := r.system.Root.RequestFuture(r.save, &actors.Flush{}, 30*time.Second).Result()
+		if err == nil {
+			err = res.(*actors.Result).Err
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("final autosave: %w", err))
+		}
+	}
+	r.stopActors()
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) stopActors() {
+	if r.sup != nil {
+		_ = r.system.Root.StopFuture(r.sup).Wait()
+	}
+	if r.save != nil {
+		_ = r.system.Root.StopFuture(r.save).Wait()
+	}
+	r.system.Shutdown()
+}
+
+// source is the relay's CA server Source: names it knows come from the index;
+// new relay names are claimed when they parse and fit the caps.
+type source struct {
+	r        *Runtime
+	mu       sync.Mutex
+	lastWarn time.Time
+}
+
+func (s *source) Claim(name string) bool {
+	if s.r.index.Get(name) != nil {
+		return true
+	}
+	ro := s.r.opts.Relay
+	n, ok := relay.ParseName(ro.Prefix, name)
+	if !ok {
+		return false
+	}
+	if err := n.Check(ro.MaxElements); err != nil {
+		s.warn("relay name refused", "pv", name, "error", err)
+		return false
+	}
+	if s.r.index.Len() >= ro.MaxPVs {
+		s.warn("relay.max_pvs reached; new relay PVs are not created", "pv", name, "max_pvs", ro.MaxPVs)
+		return false
+	}
+	return true
+}
+
+// warn logs at most one line every 10 seconds: clients repeat their searches.
+func (s *source) warn(msg string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.lastWarn) < 10*time.Second {
+		return
+	}
+	s.lastWarn = time.Now()
+	s.r.log.Warn(msg, args...)
+}
+
+func (s *source) Open(ctx context.Context, name string) (*server.PV, error) {
+	if pv := s.r.index.Get(name); pv != nil {
+		return pv, nil
+	}
+	res, err := s.r.system.Root.RequestFuture(s.r.sup, &actors.OpenRelay{Name: name}, 5*time.Second).Result()
+	if err != nil {
+		return nil, err
+	}
+	o := res.(*actors.Opened)
+	return o.PV, o.Err
+}
