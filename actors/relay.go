@@ -44,6 +44,8 @@ func NewRelaySupervisor(cfg RelayConfig) *actor.Props {
 
 type supervisor struct {
 	cfg      RelayConfig
+	props    *actor.Props // shared by every relay PV actor
+	boxes    *boxTable
 	log      *slog.Logger
 	children map[string]*relayBox // by PV name
 	pvlist   *server.PV
@@ -72,6 +74,13 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.self, s.system = ctx.Self(), ctx.ActorSystem()
+		s.boxes = &boxTable{m: map[string]*relayBox{}}
+		boxes := s.boxes
+		// One Props for all relay PV actors (a Props per PV would cost more
+		// than the PV's own state); an actor finds its box by its PID, also
+		// after a restart. The lock-free mailbox allocates nothing up front.
+		s.props = actor.PropsFromProducer(func() actor.Actor { return &relayActor{boxes: boxes} },
+			actor.WithMailbox(actor.UnboundedLockfree()))
 		s.startServicePVs()
 	case *actor.Stopping:
 		if s.timer != nil {
@@ -215,7 +224,8 @@ func (s *supervisor) spawn(ctx actor.Context, n relay.Name, st *relay.State) (*r
 		_ = pv.SetAlarm(server.Alarm{Status: status, Severity: sev}, st.Stamp())
 	}
 	b.main = pv
-	b.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &relayActor{b: b} }))
+	b.pid = ctx.Spawn(s.props)
+	s.boxes.put(b.pid.Id, b)
 	s.children[n.PVName()] = b
 	s.cfg.Index.add(n.PVName(), pv, true)
 	s.markDirty()
@@ -272,6 +282,7 @@ func (s *supervisor) delete(ctx actor.Context, name string) error {
 	}
 	delete(s.children, n.PVName())
 	ctx.Stop(b.pid)
+	s.boxes.remove(b.pid.Id)
 	s.cfg.Index.remove(n.PVName(), true)
 	b.mu.Lock()
 	fields := b.fields
@@ -326,10 +337,48 @@ func (b *relayBox) saved() {
 	}
 }
 
-// relayActor applies writes to one relay PV.
-type relayActor struct{ b *relayBox }
+// boxTable maps a relay PV actor's PID to its box.
+type boxTable struct {
+	mu sync.Mutex
+	m  map[string]*relayBox
+}
+
+func (t *boxTable) put(id string, b *relayBox) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[id] = b
+}
+
+func (t *boxTable) get(id string) *relayBox {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+func (t *boxTable) remove(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, id)
+}
+
+// relayActor applies writes to one relay PV. Its box is looked up on the
+// first message: a restarted actor finds the same box, with its state.
+type relayActor struct {
+	boxes *boxTable
+	b     *relayBox
+}
 
 func (a *relayActor) Receive(ctx actor.Context) {
+	if a.b == nil {
+		if _, sys := ctx.Message().(actor.SystemMessage); sys {
+			return
+		}
+		a.b = a.boxes.get(ctx.Self().Id)
+		if a.b == nil {
+			ctx.Respond(&Result{Err: errors.New("relay PV is being deleted")})
+			return
+		}
+	}
 	b := a.b
 	switch m := ctx.Message().(type) {
 	case *putValue:

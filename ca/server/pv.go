@@ -113,8 +113,7 @@ func NewPV(name string, o PVOptions) (*PV, error) {
 		return nil, fmt.Errorf("ca/server: PV %s: %d enum states, at most %d", name, len(o.Meta.EnumStrings), wire.MaxEnumStates)
 	}
 	pv := &PV{name: name, typ: o.Type, capacity: o.Count, readOnly: o.ReadOnly, onWrite: o.OnWrite,
-		text: o.Text && o.Type == wire.DBRChar,
-		subs: map[*subscription]struct{}{}, chans: map[*channel]struct{}{}}
+		text: o.Text && o.Type == wire.DBRChar} // the maps are made on first use: most PVs of a large relay have no client
 	st := &wire.DBR{Type: o.Type, Meta: cloneMeta(o.Meta)}
 	if o.Value.Len() == 0 {
 		st.Value = wire.Value{Type: o.Type}
@@ -269,6 +268,9 @@ func (pv *PV) attach(ch *channel) bool {
 	if pv.closed {
 		return false
 	}
+	if pv.chans == nil {
+		pv.chans = map[*channel]struct{}{}
+	}
 	pv.chans[ch] = struct{}{}
 	return true
 }
@@ -289,6 +291,9 @@ func (pv *PV) subscribe(s *subscription) {
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
 	if !pv.closed {
+		if pv.subs == nil {
+			pv.subs = map[*subscription]struct{}{}
+		}
 		pv.subs[s] = struct{}{}
 	}
 	s.circ.enqueue(s, pv.state)
