@@ -370,14 +370,16 @@ type relayActor struct {
 
 func (a *relayActor) Receive(ctx actor.Context) {
 	if a.b == nil {
-		if _, sys := ctx.Message().(actor.SystemMessage); sys {
-			return
-		}
 		a.b = a.boxes.get(ctx.Self().Id)
-		if a.b == nil {
-			ctx.Respond(&Result{Err: errors.New("relay PV is being deleted")})
-			return
+	}
+	if a.b == nil { // deleted: answer requests, ignore lifecycle messages
+		switch ctx.Message().(type) {
+		case *putValue, *putField, *PutRelay:
+			ctx.Respond(&Result{Err: errors.New("the relay PV was deleted")})
+		case *openField:
+			ctx.Respond(&Opened{Err: errors.New("the relay PV was deleted")})
 		}
+		return
 	}
 	b := a.b
 	switch m := ctx.Message().(type) {

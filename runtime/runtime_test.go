@@ -76,7 +76,7 @@ func start(t *testing.T, mod func(*Options)) *fixture {
 		if err := rt.Close(); err != nil {
 			t.Error(err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SHOWLOGS") != "" {
 			t.Log(logs.String())
 		}
 	})
