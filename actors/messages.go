@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
 	"github.com/pvhub/pvhub/relay"
@@ -70,3 +72,66 @@ type Flush struct{}
 type pvlistTick struct{}
 
 type autosaveTick struct{}
+
+// The event model every transport sees. A subscriber actor receives, for each
+// PV it subscribed to, the connection state, then the metadata, then values;
+// after a reconnection the three again. Events are values: a subscriber may
+// keep them.
+
+// Subscribe adds Subscriber (an actor) to the subscribers of the PV Name. It
+// receives the current connection, metadata and value at once, if known.
+type Subscribe struct {
+	Name       string
+	Subscriber *actor.PID
+	// Write is set by the router: whether the write rules let transports write
+	// this PV. The connection events the subscriber gets reflect it.
+	Write bool
+}
+
+// Unsubscribe removes Subscriber from the subscribers of Name.
+type Unsubscribe struct {
+	Name       string
+	Subscriber *actor.PID
+}
+
+// ConnectionEvent reports that a PV connected or disconnected, with the access
+// rights transports have to it (Write also reflects write.allow/write.deny).
+type ConnectionEvent struct {
+	Name      string
+	Connected bool
+	Read      bool
+	Write     bool
+}
+
+// MetadataEvent reports a PV's type, element count and properties.
+type MetadataEvent struct {
+	Name        string
+	Type        wire.DBRType // native type
+	Count       int          // native element count
+	Meta        wire.Metadata
+	Description string
+}
+
+// ValueEvent reports a PV's value with its alarm and time stamp.
+type ValueEvent struct {
+	Name     string
+	Value    wire.Value
+	Status   wire.AlarmStatus
+	Severity wire.AlarmSeverity
+	Stamp    wire.Timestamp
+}
+
+// Put asks for a write of Value to Name; the reply is a PutResult with the
+// same ID.
+type Put struct {
+	Name  string
+	Value wire.Value
+	ID    uint64
+}
+
+// PutResult answers Put.
+type PutResult struct {
+	Name string
+	ID   uint64
+	Err  error
+}

@@ -52,6 +52,7 @@ type supervisor struct {
 	delpv    *server.PV
 	timer    *time.Timer
 	dirty    bool
+	listSubs actor.PIDSet // subscribers of <prefix>pvlist
 	self     *actor.PID
 	system   *actor.ActorSystem
 }
@@ -66,6 +67,7 @@ type relayBox struct {
 	pid    *actor.PID
 	system *actor.ActorSystem
 	idx    *Index
+	subs   map[string]*actor.PIDSet // subscribers by field ("" for the value); the actor's alone
 	save   *actor.PID
 	log    *slog.Logger
 }
@@ -96,6 +98,31 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ctx.Respond(s.restore(ctx, m.Saved))
 	case *ListRelay:
 		ctx.Respond(&Names{Names: s.names()})
+	case *Subscribe:
+		s.subscribe(ctx, m)
+	case *Unsubscribe:
+		if m.Name == s.cfg.Prefix+"pvlist" {
+			s.listSubs.Remove(m.Subscriber)
+		} else if n, ok := relay.ParseName(s.cfg.Prefix, m.Name); ok {
+			if b := s.children[n.PVName()]; b != nil {
+				ctx.Forward(b.pid)
+			}
+		}
+	case *Put:
+		if svc, ok := relay.ParseService(s.cfg.Prefix, m.Name); ok {
+			err := fmt.Errorf("%s is read-only", m.Name)
+			if svc == relay.DelPV {
+				err = s.delete(ctx, textOf(&m.Value))
+			}
+			ctx.Respond(&PutResult{Name: m.Name, ID: m.ID, Err: err})
+			return
+		}
+		b, _, err := s.lookup(ctx, m.Name)
+		if err != nil {
+			ctx.Respond(&PutResult{Name: m.Name, ID: m.ID, Err: err})
+			return
+		}
+		ctx.Forward(b.pid)
 	case *pvlistTick:
 		s.dirty = false
 		s.postPVList()
@@ -186,7 +213,37 @@ func (s *supervisor) postPVList() {
 		s.log.Warn("the relay PV list is longer than its PV; it is cut", "bytes", len(text), "capacity", s.pvlist.Count())
 		text = text[:s.pvlist.Count()-1]
 	}
-	_ = s.pvlist.Post(wire.Value{Type: wire.DBRChar, Chars: append([]byte(text), 0)}, server.NoAlarm, wire.Timestamp{})
+	v := wire.Value{Type: wire.DBRChar, Chars: append([]byte(text), 0)}
+	_ = s.pvlist.Post(v, server.NoAlarm, wire.Timestamp{})
+	if s.listSubs.Len() > 0 {
+		e := &ValueEvent{Name: s.pvlist.Name(), Value: v, Stamp: s.pvlist.Snapshot().Stamp}
+		s.listSubs.ForEach(func(_ int, pid *actor.PID) { s.system.Root.Send(pid, e) })
+	}
+}
+
+// subscribe handles a transport's subscription to a relay name, creating the
+// PV as a channel creation would.
+func (s *supervisor) subscribe(ctx actor.Context, m *Subscribe) {
+	if svc, ok := relay.ParseService(s.cfg.Prefix, m.Name); ok {
+		pv := s.pvlist
+		if svc == relay.DelPV {
+			pv = s.delpv
+		} else {
+			s.listSubs.Add(m.Subscriber)
+		}
+		st := pv.Snapshot()
+		ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write && svc == relay.DelPV})
+		ctx.Send(m.Subscriber, &MetadataEvent{Name: m.Name, Type: pv.Type(), Count: pv.Count(), Meta: st.Meta})
+		ctx.Send(m.Subscriber, &ValueEvent{Name: m.Name, Value: st.Value.Clone(), Status: st.Status, Severity: st.Severity, Stamp: st.Stamp})
+		return
+	}
+	b, _, err := s.lookup(ctx, m.Name)
+	if err != nil {
+		s.log.Info("subscription to a name the relay does not serve", "pv", m.Name, "error", err)
+		ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name})
+		return
+	}
+	ctx.Forward(b.pid)
 }
 
 // lookup parses a name and finds or creates its relay PV.
@@ -386,12 +443,97 @@ func (a *relayActor) Receive(ctx actor.Context) {
 	case *putValue:
 		ctx.Respond(&Result{Err: b.putValue(m.raw)})
 	case *PutRelay:
-		ctx.Respond(&Result{Err: b.putValue(m.Value)})
+		ctx.Respond(&Result{Err: b.putAny(m.Name, m.Value)})
+	case *Put:
+		ctx.Respond(&PutResult{Name: m.Name, ID: m.ID, Err: b.putAny(m.Name, m.Value)})
 	case *putField:
 		ctx.Respond(&Result{Err: b.putField(m.field, m.raw)})
+	case *Subscribe:
+		b.subscribe(ctx, m)
+	case *Unsubscribe:
+		if set := b.subs[b.fieldOf(m.Name)]; set != nil {
+			set.Remove(m.Subscriber)
+		}
 	case *openField:
 		pv, err := b.openField(m.field)
 		ctx.Respond(&Opened{PV: pv, Err: err})
+	}
+}
+
+// fieldOf returns the field a name selects ("" for the value).
+func (b *relayBox) fieldOf(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 && name[:i] == b.name.PVName() {
+		if f := name[i+1:]; f != "VAL" {
+			return f
+		}
+	}
+	return ""
+}
+
+// putAny applies a transport's write to the value or to the field the name selects.
+func (b *relayBox) putAny(name string, v wire.Value) error {
+	if f := b.fieldOf(name); f != "" {
+		return b.putField(f, v)
+	}
+	return b.putValue(v)
+}
+
+// subscribe sends a new subscriber the PV's (or field's) state and keeps it.
+func (b *relayBox) subscribe(ctx actor.Context, m *Subscribe) {
+	field := b.fieldOf(m.Name)
+	if b.subs == nil {
+		b.subs = map[string]*actor.PIDSet{}
+	}
+	if b.subs[field] == nil {
+		b.subs[field] = &actor.PIDSet{}
+	}
+	b.subs[field].Add(m.Subscriber)
+	ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write})
+	for _, e := range b.events(m.Name, field, true) {
+		ctx.Send(m.Subscriber, e)
+	}
+}
+
+// events returns the metadata (when meta) and value events of the value or a field.
+func (b *relayBox) events(name, field string, meta bool) []any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []any
+	if field == "" {
+		if meta {
+			out = append(out, &MetadataEvent{Name: name, Type: b.name.NativeType(), Count: b.name.Count, Meta: b.st.Metadata(), Description: b.st.Description()})
+		}
+		status, sev := b.st.Alarm()
+		return append(out, &ValueEvent{Name: name, Value: b.st.Value(), Status: status, Severity: sev, Stamp: b.st.Stamp()})
+	}
+	v, err := b.st.Field(field)
+	if err != nil {
+		return out
+	}
+	if meta {
+		out = append(out, &MetadataEvent{Name: name, Type: b.st.FieldType(field), Count: b.st.FieldCount(field),
+			Meta: wire.Metadata{EnumStrings: b.st.FieldStates(field)}})
+	}
+	return append(out, &ValueEvent{Name: name, Value: v, Stamp: b.st.Stamp()})
+}
+
+// notify sends the subscribers of field (and of the value, when the change
+// touched it) the new state.
+func (b *relayBox) notify(field string, meta bool) {
+	for f, set := range b.subs {
+		if set.Len() == 0 || (f != field && !(f == "" && meta)) {
+			continue
+		}
+		name := b.name.PVName()
+		if f != "" {
+			name += "." + f
+		}
+		evs := b.events(name, f, meta && f == "")
+		set.ForEach(func(_ int, pid *actor.PID) {
+			for _, e := range evs {
+				b.system.Root.Send(pid, e)
+			}
+		})
 	}
 }
 
@@ -408,6 +550,7 @@ func (b *relayBox) putValue(raw wire.Value) error {
 	if err := b.main.Post(v, server.Alarm{Status: status, Severity: sev}, stamp); err != nil {
 		return err
 	}
+	b.notify("", false)
 	b.saved()
 	return nil
 }
@@ -430,6 +573,7 @@ func (b *relayBox) putField(field string, raw wire.Value) error {
 	if fpv != nil && ferr == nil {
 		_ = fpv.Post(fv, server.NoAlarm, wire.Timestamp{})
 	}
+	b.notify(field, true)
 	b.saved()
 	return nil
 }

@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/pvhub/pvhub/actors"
+	"github.com/pvhub/pvhub/ca/client"
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
 	"github.com/pvhub/pvhub/relay"
@@ -34,7 +37,24 @@ type RelayOptions struct {
 type Options struct {
 	Relay  RelayOptions
 	Server server.Config // the relay's CA server; its Source and Logger are set by the runtime
+	Client client.Config // the CA client of external PVs; its Logger is set by the runtime
+	// Write decides which PVs transports may write; nil allows the relay
+	// prefix only.
+	Write actors.WriteRules
+	// Linger is how long an external PV stays connected after its last
+	// subscriber leaves; 5 s by default.
+	Linger time.Duration
 	Logger *slog.Logger
+}
+
+// prefixRules allow writes to the relay prefix only: pvhub's default.
+type prefixRules struct{ prefix string }
+
+func (p prefixRules) Allowed(pv string) (bool, string) {
+	if p.prefix != "" && strings.HasPrefix(pv, p.prefix) {
+		return true, fmt.Sprintf("write.allow %q", p.prefix+"*")
+	}
+	return false, "no write.allow pattern matches"
 }
 
 // Runtime is a running pvhub.
@@ -45,7 +65,10 @@ type Runtime struct {
 	index  *actors.Index
 	sup    *actor.PID
 	save   *actor.PID
+	router *actor.PID
+	client *client.Client
 	srv    *server.Server
+	ids    atomic.Uint64
 
 	mu      sync.Mutex
 	started bool
@@ -56,6 +79,16 @@ type Runtime struct {
 func New(opts Options) (*Runtime, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Write == nil {
+		prefix := ""
+		if opts.Relay.Enabled {
+			prefix = opts.Relay.Prefix
+		}
+		opts.Write = prefixRules{prefix: prefix}
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 5 * time.Second
 	}
 	r := &opts.Relay
 	if r.Enabled {
@@ -86,8 +119,20 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return log.With("component", "actors")
 	}))
+	ccfg := r.opts.Client
+	ccfg.Logger = r.log.With("component", "ca-client")
+	c, err := client.New(ccfg)
+	if err == nil {
+		err = c.Start(ctx)
+	}
+	if err != nil {
+		r.system.Shutdown()
+		return fmt.Errorf("CA client: %w", err)
+	}
+	r.client = c
 	if !r.opts.Relay.Enabled {
 		r.log.Info("relay disabled")
+		r.startRouter()
 		return nil
 	}
 	ro := r.opts.Relay
@@ -102,6 +147,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	r.startRouter()
 	cfg := r.opts.Server
 	cfg.Source = &source{r: r}
 	cfg.Logger = r.log
@@ -148,6 +194,26 @@ func (r *Runtime) restore() error {
 	return nil
 }
 
+func (r *Runtime) startRouter() {
+	r.router = r.system.Root.Spawn(actors.NewRouter(actors.RouterConfig{Relay: r.sup, Prefix: r.opts.Relay.Prefix,
+		Client: r.client, Rules: r.opts.Write, Linger: r.opts.Linger, Logger: r.log}))
+}
+
+// System returns the actor system, in which transports spawn their subscriber
+// actors.
+func (r *Runtime) System() *actor.ActorSystem { return r.system }
+
+// Subscribe makes the actor sub receive the events of the PV name (relay or
+// external): connection, metadata and value, now and on every change.
+func (r *Runtime) Subscribe(name string, sub *actor.PID) {
+	r.system.Root.Send(r.router, &actors.Subscribe{Name: name, Subscriber: sub})
+}
+
+// Unsubscribe stops the events of name to sub.
+func (r *Runtime) Unsubscribe(name string, sub *actor.PID) {
+	r.system.Root.Send(r.router, &actors.Unsubscribe{Name: name, Subscriber: sub})
+}
+
 // Server returns the relay's CA server (nil when the relay is disabled).
 func (r *Runtime) Server() *server.Server {
 	r.mu.Lock()
@@ -155,21 +221,19 @@ func (r *Runtime) Server() *server.Server {
 	return r.srv
 }
 
-// Put writes v to the relay PV name, creating it if needed, as a transport's
-// put does.
+// Put writes v to the PV name as a transport's put does: the write rules
+// apply; a relay name creates or updates the relay PV; an external PV is
+// written through the CA client and the server's completion is awaited.
 func (r *Runtime) Put(ctx context.Context, name string, v wire.Value) error {
-	if r.sup == nil {
-		return errors.New("the relay is disabled")
-	}
-	timeout := 5 * time.Second
+	timeout := 15 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	res, err := r.system.Root.RequestFuture(r.sup, &actors.PutRelay{Name: name, Value: v}, timeout).Result()
+	res, err := r.system.Root.RequestFuture(r.router, &actors.Put{Name: name, Value: v, ID: r.ids.Add(1)}, timeout).Result()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return res.(*actors.Result).Err
+	return res.(*actors.PutResult).Err
 }
 
 // RelayNames returns the names of the relay PVs.
@@ -212,6 +276,12 @@ func (r *Runtime) Close() error {
 }
 
 func (r *Runtime) stopActors() {
+	if r.router != nil {
+		_ = r.system.Root.StopFuture(r.router).Wait()
+	}
+	if r.client != nil {
+		_ = r.client.Close()
+	}
 	if r.sup != nil {
 		_ = r.system.Root.StopFuture(r.sup).Wait()
 	}

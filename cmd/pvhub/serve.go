@@ -79,7 +79,8 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 		defer signal.Stop(ch)
 		signals = ch
 	}
-	rt, err := newRuntime(cfg, log)
+	rules := config.NewWriteRules(cfg.Write)
+	rt, err := newRuntime(cfg, rules, log)
 	if err != nil {
 		log.Error("pvhub cannot start", "error", err)
 		return 1
@@ -95,6 +96,7 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 			break
 		}
 		cfg = reload(cfg, opts, log)
+		rules.Set(cfg.Write)
 	}
 	if err := rt.Close(); err != nil {
 		log.Error("shutdown", "error", err)
@@ -105,8 +107,12 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 }
 
 // newRuntime maps the configuration onto the runtime's options.
-func newRuntime(cfg *config.Config, log *slog.Logger) (*runtime.Runtime, error) {
+func newRuntime(cfg *config.Config, rules *config.WriteRules, log *slog.Logger) (*runtime.Runtime, error) {
 	scfg, err := cfg.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	ccfg, err := cfg.ClientConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +121,8 @@ func newRuntime(cfg *config.Config, log *slog.Logger) (*runtime.Runtime, error) 
 		Relay: runtime.RelayOptions{Enabled: r.Enabled, Prefix: r.Prefix, MaxPVs: r.MaxPVs, MaxElements: r.MaxElements,
 			AutosavePath: r.Autosave.Path, AutosavePeriod: r.Autosave.Period},
 		Server: scfg,
+		Client: ccfg,
+		Write:  rules,
 		Logger: log,
 	})
 }
