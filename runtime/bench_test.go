@@ -20,6 +20,7 @@ func benchRuntime(b *testing.B, maxPVs int) (*Runtime, *client.Client) {
 	rt, err := New(Options{
 		Relay:  RelayOptions{Enabled: true, Prefix: "RELAY:", MaxPVs: maxPVs, MaxElements: 1000},
 		Server: server.Config{Port: port, BeaconPort: catest.FreePort(b), Logger: slog.New(slog.DiscardHandler)},
+		Client: client.Config{NoRepeater: true, ServerPort: catest.FreePort(b)},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -294,9 +294,9 @@ func (r *Runtime) stopActors() {
 // source is the relay's CA server Source: names it knows come from the index;
 // new relay names are claimed when they parse and fit the caps.
 type source struct {
-	r        *Runtime
-	mu       sync.Mutex
-	lastWarn time.Time
+	r    *Runtime
+	mu   sync.Mutex
+	last map[string]time.Time // when each refused name was last logged
 }
 
 func (s *source) Claim(name string) bool {
@@ -308,25 +308,33 @@ func (s *source) Claim(name string) bool {
 	if !ok {
 		return false
 	}
+	if s.r.index.Get(n.PVName()) != nil {
+		return true // a field of an existing PV, not a new PV
+	}
 	if err := n.Check(ro.MaxElements); err != nil {
-		s.warn("relay name refused", "pv", name, "error", err)
+		s.warn(name, "relay name refused", "pv", name, "error", err)
 		return false
 	}
 	if s.r.index.Len() >= ro.MaxPVs {
-		s.warn("relay.max_pvs reached; new relay PVs are not created", "pv", name, "max_pvs", ro.MaxPVs)
+		s.warn(name, "relay.max_pvs reached; new relay PVs are not created", "pv", name, "max_pvs", ro.MaxPVs)
 		return false
 	}
 	return true
 }
 
-// warn logs at most one line every 10 seconds: clients repeat their searches.
-func (s *source) warn(msg string, args ...any) {
+// warn logs a refused name once a minute at most: clients repeat their
+// searches, but every refused name is reported.
+func (s *source) warn(name, msg string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.lastWarn) < 10*time.Second {
+	now := time.Now()
+	if t, ok := s.last[name]; ok && now.Sub(t) < time.Minute {
 		return
 	}
-	s.lastWarn = time.Now()
+	if s.last == nil || len(s.last) >= 10000 {
+		s.last = map[string]time.Time{} // bounded: forget old names
+	}
+	s.last[name] = now
 	s.r.log.Warn(msg, args...)
 }
 

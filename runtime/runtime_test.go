@@ -56,6 +56,7 @@ func start(t *testing.T, mod func(*Options)) *fixture {
 	opts := Options{
 		Relay:  RelayOptions{Enabled: true, Prefix: "RELAY:", MaxPVs: 100, MaxElements: 10000, AutosavePeriod: time.Hour},
 		Server: server.Config{Port: port, BeaconPort: catest.FreePort(t)},
+		Client: client.Config{NoRepeater: true, ServerPort: catest.FreePort(t)}, // never the host's 5064/5065
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {

@@ -57,6 +57,8 @@ func TestServeReload(t *testing.T) {
 	environ := []string{
 		"PVHUB_CA__SERVER_PORT=" + strconv.Itoa(catest.FreePort(t)),
 		"PVHUB_CA__BEACON_PORT=" + strconv.Itoa(catest.FreePort(t)),
+		"PVHUB_CA__REPEATER_PORT=" + strconv.Itoa(catest.FreePort(t)), // never the host's 5065
+		"PVHUB_CA__SEARCH_PORT=" + strconv.Itoa(catest.FreePort(t)),
 	}
 	logs := &syncBuf{}
 	sigs := make(chan os.Signal, 1)
