@@ -161,7 +161,10 @@ func TestRelayEvents(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		list.mu.Lock()
-		last := list.evs[len(list.evs)-1]
+		var last any
+		if n := len(list.evs); n > 0 {
+			last = list.evs[n-1]
+		}
 		list.mu.Unlock()
 		if v, ok := last.(*actors.ValueEvent); ok && strings.Contains(string(v.Value.Chars), "RELAY:ev2_f1") {
 			break
