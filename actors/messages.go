@@ -68,6 +68,13 @@ type deletedState struct{ name string }
 // Flush asks the autosave actor to write the file now; the reply is a Result.
 type Flush struct{}
 
+// crash makes a relay PV actor panic; tests use it to check that its
+// supervisor restarts it with its state intact.
+type crash struct{}
+
+// listBoxes asks the supervisor for its relay PVs' boxes (tests).
+type listBoxes struct{}
+
 // tick messages drive periodic work inside an actor.
 type pvlistTick struct{}
 

@@ -98,6 +98,12 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ctx.Respond(s.restore(ctx, m.Saved))
 	case *ListRelay:
 		ctx.Respond(&Names{Names: s.names()})
+	case *listBoxes:
+		out := make([]*relayBox, 0, len(s.children))
+		for _, b := range s.children {
+			out = append(out, b)
+		}
+		ctx.Respond(out)
 	case *Subscribe:
 		s.subscribe(ctx, m)
 	case *Unsubscribe:
@@ -448,6 +454,8 @@ func (a *relayActor) Receive(ctx actor.Context) {
 		ctx.Respond(&PutResult{Name: m.Name, ID: m.ID, Err: b.putAny(m.Name, m.Value)})
 	case *putField:
 		ctx.Respond(&Result{Err: b.putField(m.field, m.raw)})
+	case *crash:
+		panic("relay PV actor: crash requested by a test")
 	case *Subscribe:
 		b.subscribe(ctx, m)
 	case *Unsubscribe:
