@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -98,15 +99,56 @@ func newClient(t testing.TB, ts *testServer, mod ...func(*Config)) *Client {
 	return c
 }
 
-// events records connection events and updates of one channel.
-type events struct {
+// waiter lets a test wait for a condition on state guarded by its mutex;
+// whoever changes the state pokes it.
+type waiter struct {
 	mu      sync.Mutex
-	conns   []Connection
-	updates []float64
 	changed chan struct{}
 }
 
-func newEvents() *events { return &events{changed: make(chan struct{}, 1)} }
+func (w *waiter) init() { w.changed = make(chan struct{}, 1) }
+
+func (w *waiter) poke() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until cond (called with mu held) holds, failing the test after
+// d with what and the state that dump (also called with mu held) describes.
+func (w *waiter) waitFor(t testing.TB, d time.Duration, what string, cond func() bool, dump func() string) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		w.mu.Lock()
+		ok := cond()
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-w.changed:
+		case <-deadline:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			t.Fatalf("timed out after %v waiting for %s; %s", d, what, dump())
+		}
+	}
+}
+
+// events records connection events and updates of one channel.
+type events struct {
+	waiter
+	conns   []Connection
+	updates []float64
+}
+
+func newEvents() *events {
+	e := &events{}
+	e.init()
+	return e
+}
 
 func (e *events) onConn(c Connection) {
 	e.mu.Lock()
@@ -128,30 +170,8 @@ func (e *events) onUpdate(u *Update) {
 	e.poke()
 }
 
-func (e *events) poke() {
-	select {
-	case e.changed <- struct{}{}:
-	default:
-	}
-}
-
 // wait waits until cond holds, failing the test after d.
 func (e *events) wait(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		e.mu.Lock()
-		ok := cond()
-		e.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-e.changed:
-		case <-deadline:
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			t.Fatalf("timed out waiting for %s; connections %v, updates %v", what, e.conns, e.updates)
-		}
-	}
+	e.waitFor(t, d, what, cond, func() string { return fmt.Sprintf("connections %v, updates %v", e.conns, e.updates) })
 }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -113,15 +112,18 @@ type iocUpdate struct {
 // iocEvents records the connection events, monitor updates and asynchronous
 // errors of one channel.
 type iocEvents struct {
-	mu      sync.Mutex
+	waiter
 	conns   []Connection
 	connAt  []time.Time
 	updates []iocUpdate
 	errs    []error
-	changed chan struct{}
 }
 
-func newIOCEvents() *iocEvents { return &iocEvents{changed: make(chan struct{}, 1)} }
+func newIOCEvents() *iocEvents {
+	e := &iocEvents{}
+	e.init()
+	return e
+}
 
 func (e *iocEvents) onConn(c Connection) {
 	e.mu.Lock()
@@ -153,32 +155,12 @@ func (e *iocEvents) onUpdate(u *Update) {
 	e.poke()
 }
 
-func (e *iocEvents) poke() {
-	select {
-	case e.changed <- struct{}{}:
-	default:
-	}
-}
-
 // wait waits until cond (called with e.mu held) holds, failing the test after d.
 func (e *iocEvents) wait(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		e.mu.Lock()
-		ok := cond()
-		e.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-e.changed:
-		case <-deadline:
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			t.Fatalf("timed out after %v waiting for %s; connections %v; updates %v; errors %v", d, what, e.conns, e.updates, e.errs)
-		}
-	}
+	e.waitFor(t, d, what, cond, func() string {
+		return fmt.Sprintf("connections %v; updates %v; errors %v", e.conns, e.updates, e.errs)
+	})
 }
 
 // snapshot returns copies of the connection events and updates.
