@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pvhub/pvhub/ca/wire"
@@ -88,7 +89,7 @@ type circuit struct {
 	ready     []*subscription
 	eventsOff bool
 	closed    bool
-	drainThen bool // close once out is written
+	drainThen atomic.Bool // close once out is written; read per request without the lock
 	space     *sync.Cond
 	wake      chan struct{}
 	done      chan struct{} // closed when both goroutines are gone
@@ -196,11 +197,7 @@ func (c *circuit) readLoop() error {
 	}
 }
 
-func (c *circuit) isDraining() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.drainThen || c.closed
-}
+func (c *circuit) isDraining() bool { return c.drainThen.Load() }
 
 // writeLoop sends queued replies and subscription updates in batches.
 func (c *circuit) writeLoop() {
@@ -233,7 +230,7 @@ func (c *circuit) writeLoop() {
 		} else {
 			batch = batch[:0]
 		}
-		drain := c.drainThen
+		drain := c.drainThen.Load()
 		c.space.Broadcast()
 		c.mu.Unlock()
 
@@ -360,9 +357,7 @@ func (c *circuit) fatal(h wire.Header, status wire.ECA, text string) {
 	c.sendError(h, status, text)
 	// A client that does not read gets a few seconds to take the error.
 	_ = c.conn.SetWriteDeadline(time.Now().Add(drainTimeout))
-	c.mu.Lock()
-	c.drainThen = true
-	c.mu.Unlock()
+	c.drainThen.Store(true)
 	select {
 	case c.wake <- struct{}{}:
 	default:
