@@ -44,7 +44,9 @@ type Options struct {
 	// Linger is how long an external PV stays connected after its last
 	// subscriber leaves; 5 s by default.
 	Linger time.Duration
-	Logger *slog.Logger
+	// Transports are the transport plugins to run.
+	Transports []TransportOptions
+	Logger     *slog.Logger
 }
 
 // prefixRules allow writes to the relay prefix only: pvhub's default.
@@ -59,16 +61,17 @@ func (p prefixRules) Allowed(pv string) (bool, string) {
 
 // Runtime is a running pvhub.
 type Runtime struct {
-	opts   Options
-	log    *slog.Logger
-	system *actor.ActorSystem
-	index  *actors.Index
-	sup    *actor.PID
-	save   *actor.PID
-	router *actor.PID
-	client *client.Client
-	srv    *server.Server
-	ids    atomic.Uint64
+	opts       Options
+	log        *slog.Logger
+	system     *actor.ActorSystem
+	index      *actors.Index
+	sup        *actor.PID
+	save       *actor.PID
+	router     *actor.PID
+	client     *client.Client
+	transports []*transport
+	srv        *server.Server
+	ids        atomic.Uint64
 
 	mu      sync.Mutex
 	started bool
@@ -133,6 +136,10 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if !r.opts.Relay.Enabled {
 		r.log.Info("relay disabled")
 		r.startRouter()
+		if err := r.startTransports(ctx); err != nil {
+			r.stopActors()
+			return err
+		}
 		return nil
 	}
 	ro := r.opts.Relay
@@ -160,6 +167,12 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return fmt.Errorf("relay CA server: %w", err)
 	}
 	r.srv = srv
+	if err := r.startTransports(ctx); err != nil {
+		_ = srv.Close()
+		r.srv = nil
+		r.stopActors()
+		return err
+	}
 	r.log.Info("relay ready", "prefix", ro.Prefix, "pvs", r.index.Len(), "tcp_port", srv.TCPPort())
 	return nil
 }
@@ -259,6 +272,7 @@ func (r *Runtime) Close() error {
 	}
 	r.closed = true
 	var errs []error
+	r.stopTransports()
 	if r.srv != nil {
 		errs = append(errs, r.srv.Close())
 	}
