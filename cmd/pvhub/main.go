@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], os.Environ(), stderr, nil)
 	case "config":
 		return configCmd(args[1:], os.Environ(), stdout, stderr)
+	case "plugin":
+		return pluginCmd(args[1:], stderr)
 	case "get", "put", "monitor", "info":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -80,7 +80,12 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 		signals = ch
 	}
 	rules := config.NewWriteRules(cfg.Write)
-	rt, err := newRuntime(cfg, rules, log)
+	transports, err := transportOptions(cfg, builtinTransports(), log)
+	if err != nil {
+		log.Error("pvhub cannot start", "error", err)
+		return 1
+	}
+	rt, err := newRuntime(cfg, rules, transports, log)
 	if err != nil {
 		log.Error("pvhub cannot start", "error", err)
 		return 1
@@ -107,7 +112,7 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 }
 
 // newRuntime maps the configuration onto the runtime's options.
-func newRuntime(cfg *config.Config, rules *config.WriteRules, log *slog.Logger) (*runtime.Runtime, error) {
+func newRuntime(cfg *config.Config, rules *config.WriteRules, transports []runtime.TransportOptions, log *slog.Logger) (*runtime.Runtime, error) {
 	scfg, err := cfg.ServerConfig()
 	if err != nil {
 		return nil, err
@@ -120,10 +125,11 @@ func newRuntime(cfg *config.Config, rules *config.WriteRules, log *slog.Logger) 
 	return runtime.New(runtime.Options{
 		Relay: runtime.RelayOptions{Enabled: r.Enabled, Prefix: r.Prefix, MaxPVs: r.MaxPVs, MaxElements: r.MaxElements,
 			AutosavePath: r.Autosave.Path, AutosavePeriod: r.Autosave.Period},
-		Server: scfg,
-		Client: ccfg,
-		Write:  rules,
-		Logger: log,
+		Server:     scfg,
+		Client:     ccfg,
+		Write:      rules,
+		Transports: transports,
+		Logger:     log,
 	})
 }
 
