@@ -63,11 +63,12 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		}
 		s.out.close()
 	case *PluginSubscribe:
+		// Always forwarded: a subscription is idempotent down the line, and the
+		// PV answers with its current state, which the plugin asks for (a
+		// restarted plugin subscribes again to names this actor still holds).
 		for _, n := range m.Names {
-			if !s.names[n] {
-				s.names[n] = true
-				ctx.Send(s.cfg.Router, &Subscribe{Name: n, Subscriber: ctx.Self()})
-			}
+			s.names[n] = true
+			ctx.Send(s.cfg.Router, &Subscribe{Name: n, Subscriber: ctx.Self()})
 		}
 	case *PluginUnsubscribe:
 		for _, n := range m.Names {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -27,6 +29,11 @@ import (
 // log, tagged with the plugin's name. Anything else the plugin writes to stderr arrives there
 // too, at debug level; stdout is discarded.
 func Serve(t Transport) {
+	// A plugin's lifetime belongs to its host: it is closed by the host, or
+	// ends by the parent-death signal when the host dies. SIGINT and SIGTERM
+	// sent to the whole process group (a terminal's Ctrl-C, systemd stopping
+	// the service) must not kill it before the host has closed it.
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{pluginKey: &goPlugin{impl: t}},

@@ -11,12 +11,15 @@ import (
 	"github.com/pvhub/pvhub/config"
 	"github.com/pvhub/pvhub/plugins"
 	"github.com/pvhub/pvhub/runtime"
+	"github.com/pvhub/pvhub/transports/websocket"
 )
 
 // builtinTransports returns the registry of the transports linked into this
 // pvhub; each runs as its own process, `pvhub plugin <name>`.
 func builtinTransports() *plugins.Registry {
-	return plugins.NewRegistry()
+	r := plugins.NewRegistry()
+	_ = r.Register("websocket", websocket.New)
+	return r
 }
 
 // pluginCmd is `pvhub plugin NAME`: a built-in transport as a plugin process.

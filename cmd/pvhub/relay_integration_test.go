@@ -181,6 +181,11 @@ func (r *relayProc) environ() []string {
 		"PVHUB_RELAY__AUTOSAVE__PATH="+r.autosave,
 		"PVHUB_RELAY__AUTOSAVE__PERIOD=200ms",
 		"PVHUB_LOG__LEVEL=debug",
+		// No transport on the default ports; a test that wants one enables it
+		// on a free port in extra (the last value of a variable wins).
+		"PVHUB_TRANSPORTS__WEBSOCKET__ENABLED=false",
+		"PVHUB_TRANSPORTS__SSE__ENABLED=false",
+		"PVHUB_TRANSPORTS__MQTT__ENABLED=false",
 	)
 	return append(env, r.extra...)
 }

@@ -59,6 +59,11 @@ func TestServeReload(t *testing.T) {
 		"PVHUB_CA__BEACON_PORT=" + strconv.Itoa(catest.FreePort(t)),
 		"PVHUB_CA__REPEATER_PORT=" + strconv.Itoa(catest.FreePort(t)), // never the host's 5065
 		"PVHUB_CA__SEARCH_PORT=" + strconv.Itoa(catest.FreePort(t)),
+		// In-process, this executable is the test binary: it cannot run the
+		// built-in transports as plugins (the out-of-process tests do).
+		"PVHUB_TRANSPORTS__WEBSOCKET__ENABLED=false",
+		"PVHUB_TRANSPORTS__SSE__ENABLED=false",
+		"PVHUB_TRANSPORTS__MQTT__ENABLED=false",
 	}
 	logs := &syncBuf{}
 	sigs := make(chan os.Signal, 1)

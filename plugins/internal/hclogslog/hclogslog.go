@@ -44,6 +44,13 @@ func (g *logger) level(lv hclog.Level) slog.Level {
 		return slog.LevelInfo
 	case hclog.Warn:
 		return slog.LevelWarn
+	case hclog.Error:
+		if g.quiet {
+			// go-plugin's own errors are about plugin exits, which the
+			// supervisor handles and reports itself.
+			return slog.LevelWarn
+		}
+		return slog.LevelError
 	default:
 		return slog.LevelError
 	}
