@@ -19,13 +19,6 @@ type Opened struct {
 	Err error
 }
 
-// PutRelay writes Value to the relay PV (or field) Name, creating the PV if
-// needed, as a put from a transport does. The reply is a Result.
-type PutRelay struct {
-	Name  string
-	Value wire.Value
-}
-
 // DeleteRelay deletes the relay PV Name (with or without the prefix): its
 // clients are disconnected and a later put creates it anew. The reply is a Result.
 type DeleteRelay struct{ Name string }

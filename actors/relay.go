@@ -90,8 +90,6 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 	case *OpenRelay:
 		s.open(ctx, m.Name)
-	case *PutRelay:
-		s.put(ctx, m)
 	case *DeleteRelay:
 		ctx.Respond(&Result{Err: s.delete(ctx, m.Name)})
 	case *RestoreRelay:
@@ -317,19 +315,6 @@ func (s *supervisor) open(ctx actor.Context, full string) {
 	ctx.RequestWithCustomSender(b.pid, &openField{field: n.Field}, ctx.Sender())
 }
 
-func (s *supervisor) put(ctx actor.Context, m *PutRelay) {
-	b, n, err := s.lookup(ctx, m.Name)
-	if err != nil {
-		ctx.Respond(&Result{Err: err})
-		return
-	}
-	var msg any = &putValue{raw: m.Value}
-	if n.Field != "" && n.Field != "VAL" {
-		msg = &putField{field: n.Field, raw: m.Value}
-	}
-	ctx.RequestWithCustomSender(b.pid, msg, ctx.Sender())
-}
-
 func (s *supervisor) delete(ctx actor.Context, name string) error {
 	full := name
 	if !strings.HasPrefix(full, s.cfg.Prefix) {
@@ -437,7 +422,7 @@ func (a *relayActor) Receive(ctx actor.Context) {
 	}
 	if a.b == nil { // deleted: answer requests, ignore lifecycle messages
 		switch ctx.Message().(type) {
-		case *putValue, *putField, *PutRelay:
+		case *putValue, *putField:
 			ctx.Respond(&Result{Err: errors.New("the relay PV was deleted")})
 		case *openField:
 			ctx.Respond(&Opened{Err: errors.New("the relay PV was deleted")})
@@ -448,8 +433,6 @@ func (a *relayActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *putValue:
 		ctx.Respond(&Result{Err: b.putValue(m.raw)})
-	case *PutRelay:
-		ctx.Respond(&Result{Err: b.putAny(m.Name, m.Value)})
 	case *Put:
 		ctx.Respond(&PutResult{Name: m.Name, ID: m.ID, Err: b.putAny(m.Name, m.Value)})
 	case *putField:

@@ -43,6 +43,16 @@ func TestRelayPVRestartKeepsState(t *testing.T) {
 		t.Fatalf("%d relay PVs", len(boxes))
 	}
 	before := boxes[0].pid
+	restarted := make(chan *actor.SupervisorEvent, 1)
+	sub := sys.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.SupervisorEvent); ok && e.Child.Equal(before) {
+			select {
+			case restarted <- e:
+			default:
+			}
+		}
+	})
+	defer sys.EventStream.Unsubscribe(sub)
 	sys.Root.Send(before, &crash{})
 	put("R:x_f1", wire.Value{Type: wire.DBRDouble, Doubles: []float64{4}})
 	st := pv.Snapshot()
@@ -51,5 +61,14 @@ func TestRelayPVRestartKeepsState(t *testing.T) {
 	}
 	if after := ask(&listBoxes{}).([]*relayBox); len(after) != 1 || after[0].pid != before {
 		t.Errorf("the PV changed actor: %v", after)
+	}
+	// The failure really happened and was handled by a restart.
+	select {
+	case e := <-restarted:
+		if e.Directive != actor.RestartDirective {
+			t.Errorf("supervisor directive %v, want restart", e.Directive)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no supervised restart: the crash did not fail the actor")
 	}
 }
