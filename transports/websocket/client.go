@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -52,6 +53,7 @@ type client struct {
 	t       *Transport
 	conn    *websocket.Conn
 	netConn net.Conn
+	batch   *batchConn // nil when the connection could not be wrapped
 	d       dialect
 	log     *slog.Logger
 
@@ -215,41 +217,63 @@ func (c *client) runWriter() {
 	}
 }
 
-// write sends the messages built so far; false means the socket is gone.
+// write sends the messages built so far as one batch (see batchConn); false means the
+// socket is gone.
 func (w *writer) write() bool {
 	c := w.c
+	select {
+	case <-c.stop:
+		w.reset()
+		c.finish()
+		return false
+	default:
+	}
+	if c.batch != nil {
+		c.batch.hold()
+	}
+	var err error
+	timedOut := false
 	start := 0
 	for _, end := range w.ends {
-		select {
-		case <-c.stop:
-			w.buf, w.ends = w.buf[:0], w.ends[:0]
-			c.finish()
-			return false
-		default:
+		if c.batch != nil {
+			// Held writes only append to the batch: nothing here waits for the client.
+			err = c.conn.Write(context.Background(), websocket.MessageText, w.buf[start:end])
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), c.t.opts.stallTimeout)
+			err = c.conn.Write(ctx, websocket.MessageText, w.buf[start:end])
+			timedOut = ctx.Err() != nil
+			cancel()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.t.opts.stallTimeout)
-		err := c.conn.Write(ctx, websocket.MessageText, w.buf[start:end])
-		timedOut := ctx.Err() != nil
-		cancel()
 		if err != nil {
-			w.buf, w.ends = w.buf[:0], w.ends[:0]
-			if timedOut {
-				reason := fmt.Sprintf("client too slow: a message waited more than %v", c.t.opts.stallTimeout)
-				c.log.Warn("closing a client that does not keep up", "reason", reason)
-				c.close(websocket.StatusPolicyViolation, reason)
-			} else {
-				c.close(websocket.StatusInternalError, "write failed")
-			}
-			c.finish()
-			return false
+			break
 		}
 		start = end
 	}
+	if c.batch != nil {
+		if rerr := c.batch.release(time.Now().Add(c.t.opts.stallTimeout)); err == nil && rerr != nil {
+			err, timedOut = rerr, errors.Is(rerr, os.ErrDeadlineExceeded)
+		}
+	}
+	w.reset()
+	if err != nil {
+		if timedOut {
+			reason := fmt.Sprintf("client too slow: a message waited more than %v", c.t.opts.stallTimeout)
+			c.log.Warn("closing a client that does not keep up", "reason", reason)
+			c.close(websocket.StatusPolicyViolation, reason)
+		} else {
+			c.close(websocket.StatusInternalError, "write failed")
+		}
+		c.finish()
+		return false
+	}
+	return true
+}
+
+func (w *writer) reset() {
 	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil
 	}
-	return true
 }
 
 // finish marks the client dead and closes the connection with the recorded reason.

@@ -175,7 +175,8 @@ func (t *Transport) serveSocket(w http.ResponseWriter, r *http.Request, d dialec
 		http.Error(w, "missing or wrong token: send Authorization: Bearer <token> or ?token=<token>", http.StatusUnauthorized)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := &batchResponseWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		OriginPatterns:     t.opts.origins,
 		InsecureSkipVerify: t.opts.anyOrigin,
 	})
@@ -187,6 +188,7 @@ func (t *Transport) serveSocket(w http.ResponseWriter, r *http.Request, d dialec
 	c := &client{t: t, conn: conn, d: d, subs: map[string]*sub{}, valueAt: map[string]int{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		log: t.log.With("remote", r.RemoteAddr, "path", r.URL.Path)}
+	c.batch = bw.conn
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.netConn, _ = r.Context().Value(netConnKey{}).(net.Conn)
 
