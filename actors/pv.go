@@ -19,10 +19,10 @@ const putTimeout = 10 * time.Second
 // newPVActor returns the props of the actor of one external PV: it owns a
 // ca/client channel, keeps the latest connection state, metadata and value,
 // and sends them to its subscribers.
-func newPVActor(name string, c *client.Client, log *slog.Logger) *actor.Props {
+func newPVActor(name string, c *client.Client, log *slog.Logger, d actor.Dispatcher) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &pvActor{name: name, c: c, log: log, subs: &actor.PIDSet{}, canWrite: map[string]bool{}}
-	}, actor.WithMailbox(actor.UnboundedLockfree()))
+	}, append(withDispatcher(d), actor.WithMailbox(actor.UnboundedLockfree()))...)
 }
 
 type pvActor struct {

@@ -32,6 +32,8 @@ type RelayConfig struct {
 	Index       *Index
 	Autosave    *actor.PID // nil: no autosave
 	Logger      *slog.Logger
+	// Dispatcher runs the supervisor's and the relay PV actors' mailboxes; nil: protoactor's default.
+	Dispatcher actor.Dispatcher
 }
 
 // NewRelaySupervisor returns the props of the relay supervisor. Its children are
@@ -39,7 +41,8 @@ type RelayConfig struct {
 func NewRelaySupervisor(cfg RelayConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &supervisor{cfg: cfg, log: cfg.Logger, children: map[string]*relayBox{}}
-	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	}, append(withDispatcher(cfg.Dispatcher),
+		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))...)
 }
 
 type supervisor struct {
@@ -82,7 +85,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// than the PV's own state); an actor finds its box by its PID, also
 		// after a restart. The lock-free mailbox allocates nothing up front.
 		s.props = actor.PropsFromProducer(func() actor.Actor { return &relayActor{boxes: boxes} },
-			actor.WithMailbox(actor.UnboundedLockfree()))
+			append(withDispatcher(s.cfg.Dispatcher), actor.WithMailbox(actor.UnboundedLockfree()))...)
 		s.startServicePVs()
 	case *actor.Stopping:
 		if s.timer != nil {

@@ -28,6 +28,8 @@ type RouterConfig struct {
 	// last subscriber, so that a quick resubscription finds it connected.
 	Linger time.Duration
 	Logger *slog.Logger
+	// Dispatcher runs the router's and the external PV actors' mailboxes; nil: protoactor's default.
+	Dispatcher actor.Dispatcher
 }
 
 // NewRouter returns the props of the router: the one place that maps a name to
@@ -36,7 +38,7 @@ type RouterConfig struct {
 func NewRouter(cfg RouterConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, pvs: map[string]*external{}}
-	})
+	}, withDispatcher(cfg.Dispatcher)...)
 }
 
 type router struct {
@@ -88,7 +90,7 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 		e := r.pvs[m.Name]
 		if e == nil {
-			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger)), subs: map[string]bool{}}
+			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher)), subs: map[string]bool{}}
 			r.pvs[m.Name] = e
 		}
 		e.subs[m.Subscriber.Id] = true
@@ -127,7 +129,7 @@ func (r *router) Receive(ctx actor.Context) {
 		e := r.pvs[m.Name]
 		if e == nil {
 			// A put to a PV nobody watches: an actor for it, lingering after.
-			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger)), subs: map[string]bool{}}
+			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher)), subs: map[string]bool{}}
 			r.pvs[m.Name] = e
 			e.gen++
 			root, self, tick := ctx.ActorSystem().Root, ctx.Self(), &lingerTick{name: m.Name, gen: e.gen}

@@ -18,6 +18,8 @@ type SubscriberConfig struct {
 	// behind; it runs on the actor's sender goroutine, never on the actor.
 	Deliver func([]plugins.Event) error
 	Logger  *slog.Logger
+	// Dispatcher runs the actor's mailbox; nil: protoactor's default.
+	Dispatcher actor.Dispatcher
 }
 
 // The requests a plugin makes, as messages to its subscriber actor.
@@ -44,7 +46,7 @@ type (
 func NewSubscriber(cfg SubscriberConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &subscriber{cfg: cfg, names: map[string]bool{}}
-	})
+	}, withDispatcher(cfg.Dispatcher)...)
 }
 
 type subscriber struct {

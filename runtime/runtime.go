@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Runtime struct {
 	opts       Options
 	log        *slog.Logger
 	system     *actor.ActorSystem
+	dispatch   *actors.Dispatcher // runs the busy actors' mailboxes
 	index      *actors.Index
 	sup        *actor.PID
 	save       *actor.PID
@@ -122,6 +124,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return log.With("component", "actors")
 	}))
+	r.dispatch = actors.NewDispatcher(max(4, 2*goruntime.GOMAXPROCS(0)), 300)
 	ccfg := r.opts.Client
 	ccfg.Logger = r.log.With("component", "ca-client")
 	c, err := client.New(ccfg)
@@ -130,6 +133,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	}
 	if err != nil {
 		r.system.Shutdown()
+		r.dispatch.Close()
 		return fmt.Errorf("CA client: %w", err)
 	}
 	r.client = c
@@ -147,7 +151,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.save = r.system.Root.Spawn(actors.NewAutosave(actors.AutosaveConfig{Path: ro.AutosavePath, Period: ro.AutosavePeriod, Logger: r.log}))
 	}
 	r.sup = r.system.Root.Spawn(actors.NewRelaySupervisor(actors.RelayConfig{Prefix: ro.Prefix, MaxPVs: ro.MaxPVs,
-		MaxElements: ro.MaxElements, Index: r.index, Autosave: r.save, Logger: r.log}))
+		MaxElements: ro.MaxElements, Index: r.index, Autosave: r.save, Logger: r.log, Dispatcher: r.dispatch}))
 	if ro.AutosavePath != "" {
 		if err := r.restore(); err != nil {
 			r.stopActors()
@@ -209,7 +213,7 @@ func (r *Runtime) restore() error {
 
 func (r *Runtime) startRouter() {
 	r.router = r.system.Root.Spawn(actors.NewRouter(actors.RouterConfig{Relay: r.sup, Prefix: r.opts.Relay.Prefix,
-		Client: r.client, Rules: r.opts.Write, Linger: r.opts.Linger, Logger: r.log}))
+		Client: r.client, Rules: r.opts.Write, Linger: r.opts.Linger, Logger: r.log, Dispatcher: r.dispatch}))
 }
 
 // System returns the actor system, in which transports spawn their subscriber
@@ -303,6 +307,7 @@ func (r *Runtime) stopActors() {
 		_ = r.system.Root.StopFuture(r.save).Wait()
 	}
 	r.system.Shutdown()
+	r.dispatch.Close()
 }
 
 // source is the relay's CA server Source: names it knows come from the index;

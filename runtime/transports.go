@@ -57,7 +57,7 @@ func (r *Runtime) startTransports(ctx context.Context) error {
 		log := r.log.With("transport", t.Name)
 		tr := &transport{name: t.Name}
 		root := r.system.Root
-		tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log,
+		tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log, Dispatcher: r.dispatch,
 			Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
 		tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
 			Command: t.Command,

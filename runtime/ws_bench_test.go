@@ -102,7 +102,7 @@ func startWSBench(b *testing.B, plugin bool, maxPVs int) *wsBench {
 		tr := wstransport.New()
 		root := rt.system.Root
 		sub := root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: "websocket", Router: rt.router,
-			Logger: slog.New(slog.DiscardHandler),
+			Logger: slog.New(slog.DiscardHandler), Dispatcher: rt.dispatch,
 			Deliver: func(batch []plugins.Event) error {
 				n := 0
 				for _, e := range batch {
