@@ -86,7 +86,24 @@ type Subscribe struct {
 	// Write is set by the router: whether the write rules let transports write
 	// this PV. The connection events the subscriber gets reflect it.
 	Write bool
+	// Denied is set by the router when Write is false: "write denied by" and
+	// the rule that decided.
+	Denied string
 }
+
+// Access tells the actor of the PV Name that the write rules changed for
+// Subscriber (the router sends it after a reload of write.allow/write.deny).
+// A connected PV sends the subscriber a new connection event.
+type Access struct {
+	Name       string
+	Subscriber *actor.PID
+	Write      bool
+	Denied     string
+}
+
+// RulesChanged asks the router to check every subscription against the write
+// rules in force and tell the PVs whose access changed.
+type RulesChanged struct{}
 
 // Unsubscribe removes Subscriber from the subscribers of Name.
 type Unsubscribe struct {
@@ -101,6 +118,9 @@ type ConnectionEvent struct {
 	Connected bool
 	Read      bool
 	Write     bool
+	// WriteDenied says why Write is false on a connected PV: the write rule
+	// ("write denied by write.deny ...") or the server's access rights.
+	WriteDenied string
 }
 
 // MetadataEvent reports a PV's type, element count and properties.

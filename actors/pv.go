@@ -21,7 +21,7 @@ const putTimeout = 10 * time.Second
 // and sends them to its subscribers.
 func newPVActor(name string, c *client.Client, log *slog.Logger, d actor.Dispatcher) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &pvActor{name: name, c: c, log: log, subs: &actor.PIDSet{}, canWrite: map[string]bool{}}
+		return &pvActor{name: name, c: c, log: log, subs: &actor.PIDSet{}, canWrite: map[string]bool{}, denied: map[string]string{}}
 	}, append(withDispatcher(d), actor.WithMailbox(actor.UnboundedLockfree()))...)
 }
 
@@ -34,6 +34,7 @@ type pvActor struct {
 	// canWrite records, per subscriber, whether the write rules let its
 	// transport write this PV; its connection events say so.
 	canWrite map[string]bool
+	denied   map[string]string // per subscriber: the rule, when canWrite is false
 	puts     sync.WaitGroup
 
 	conn    *ConnectionEvent
@@ -77,10 +78,20 @@ func (a *pvActor) Receive(ctx actor.Context) {
 	case *Subscribe:
 		a.subs.Add(m.Subscriber)
 		a.canWrite[m.Subscriber.Id] = m.Write
+		a.denied[m.Subscriber.Id] = m.Denied
 		a.sendState(ctx, m.Subscriber)
+	case *Access:
+		if a.subs.Contains(m.Subscriber) {
+			a.canWrite[m.Subscriber.Id] = m.Write
+			a.denied[m.Subscriber.Id] = m.Denied
+			if a.conn.Connected {
+				ctx.Send(m.Subscriber, a.connFor(m.Subscriber))
+			}
+		}
 	case *Unsubscribe:
 		a.subs.Remove(m.Subscriber)
 		delete(a.canWrite, m.Subscriber.Id)
+		delete(a.denied, m.Subscriber.Id)
 	case *Put:
 		a.put(ctx, m)
 	}
@@ -128,7 +139,13 @@ func (a *pvActor) onConn(ctx actor.Context, c client.Connection) {
 // connFor returns the connection event as the subscriber sees it.
 func (a *pvActor) connFor(pid *actor.PID) *ConnectionEvent {
 	c := *a.conn
-	c.Write = c.Write && a.canWrite[pid.Id]
+	switch {
+	case !c.Connected:
+	case !a.canWrite[pid.Id]:
+		c.Write, c.WriteDenied = false, a.denied[pid.Id]
+	case !c.Write:
+		c.WriteDenied = "the IOC grants no write access (CA access security)"
+	}
 	return &c
 }
 

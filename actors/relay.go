@@ -107,6 +107,16 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ctx.Respond(out)
 	case *Subscribe:
 		s.subscribe(ctx, m)
+	case *Access:
+		if svc, ok := relay.ParseService(s.cfg.Prefix, m.Name); ok {
+			if svc == relay.DelPV || s.listSubs.Contains(m.Subscriber) {
+				ctx.Send(m.Subscriber, serviceConn(m.Name, svc, m.Write, m.Denied))
+			}
+		} else if n, ok := relay.ParseName(s.cfg.Prefix, m.Name); ok {
+			if b := s.children[n.PVName()]; b != nil {
+				ctx.Forward(b.pid)
+			}
+		}
 	case *Unsubscribe:
 		if m.Name == s.cfg.Prefix+"pvlist" {
 			s.listSubs.Remove(m.Subscriber)
@@ -239,7 +249,7 @@ func (s *supervisor) subscribe(ctx actor.Context, m *Subscribe) {
 			s.listSubs.Add(m.Subscriber)
 		}
 		st := pv.Snapshot()
-		ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write && svc == relay.DelPV})
+		ctx.Send(m.Subscriber, serviceConn(m.Name, svc, m.Write, m.Denied))
 		ctx.Send(m.Subscriber, &MetadataEvent{Name: m.Name, Type: pv.Type(), Count: pv.Count(), Meta: st.Meta})
 		ctx.Send(m.Subscriber, &ValueEvent{Name: m.Name, Value: st.Value.Clone(), Status: st.Status, Severity: st.Severity, Stamp: st.Stamp})
 		return
@@ -444,6 +454,10 @@ func (a *relayActor) Receive(ctx actor.Context) {
 		panic("relay PV actor: crash requested by a test")
 	case *Subscribe:
 		b.subscribe(ctx, m)
+	case *Access:
+		if set := b.subs[b.fieldOf(m.Name)]; set != nil && set.Contains(m.Subscriber) {
+			ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write, WriteDenied: m.Denied})
+		}
 	case *Unsubscribe:
 		if set := b.subs[b.fieldOf(m.Name)]; set != nil {
 			set.Remove(m.Subscriber)
@@ -482,7 +496,7 @@ func (b *relayBox) subscribe(ctx actor.Context, m *Subscribe) {
 		b.subs[field] = &actor.PIDSet{}
 	}
 	b.subs[field].Add(m.Subscriber)
-	ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write})
+	ctx.Send(m.Subscriber, &ConnectionEvent{Name: m.Name, Connected: true, Read: true, Write: m.Write, WriteDenied: m.Denied})
 	for _, e := range b.events(m.Name, field, true) {
 		ctx.Send(m.Subscriber, e)
 	}
@@ -598,4 +612,17 @@ func (b *relayBox) openField(field string) (*server.PV, error) {
 	b.fields[field] = pv
 	b.idx.add(name, pv, false)
 	return pv, nil
+}
+
+// serviceConn is the connection event of the service PV name: pvlist is
+// read-only; delpv is writable when the rules allow.
+func serviceConn(name string, svc relay.Service, write bool, denied string) *ConnectionEvent {
+	e := &ConnectionEvent{Name: name, Connected: true, Read: true, Write: write && svc == relay.DelPV}
+	switch {
+	case !write:
+		e.WriteDenied = denied
+	case svc != relay.DelPV:
+		e.WriteDenied = name + " is read-only"
+	}
+	return e
 }

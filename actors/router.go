@@ -37,13 +37,31 @@ type RouterConfig struct {
 // ourselves), all other names to an external PV actor, spawned on demand.
 func NewRouter(cfg RouterConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &router{cfg: cfg, pvs: map[string]*external{}}
+		return &router{cfg: cfg, pvs: map[string]*external{}, access: map[string]map[string]*subAccess{}}
 	}, withDispatcher(cfg.Dispatcher)...)
 }
 
 type router struct {
 	cfg RouterConfig
 	pvs map[string]*external
+	// access holds every subscription (by name, then subscriber id) with the
+	// write access the rules gave it, to tell the PVs when a reload changes it.
+	access map[string]map[string]*subAccess
+}
+
+type subAccess struct {
+	pid   *actor.PID
+	write bool
+}
+
+// rules returns the write access of the rules in force to name, and the
+// reason when it is denied.
+func (r *router) rules(name string) (bool, string) {
+	ok, rule := r.cfg.Rules.Allowed(name)
+	if ok {
+		return true, ""
+	}
+	return false, "write denied by " + rule
 }
 
 // external is an external PV actor and its subscribers, counted here so that
@@ -81,9 +99,14 @@ func (r *router) Receive(ctx actor.Context) {
 			}
 		}
 	case *Subscribe:
-		allowed, _ := r.cfg.Rules.Allowed(m.Name)
 		s := *m
-		s.Write = allowed
+		s.Write, s.Denied = r.rules(m.Name)
+		subs := r.access[m.Name]
+		if subs == nil {
+			subs = map[string]*subAccess{}
+			r.access[m.Name] = subs
+		}
+		subs[m.Subscriber.Id] = &subAccess{pid: m.Subscriber, write: s.Write}
 		if r.isRelay(m.Name) {
 			ctx.Send(r.cfg.Relay, &s)
 			return
@@ -97,6 +120,12 @@ func (r *router) Receive(ctx actor.Context) {
 		e.gen++ // cancels a pending linger
 		ctx.Send(e.pid, &s)
 	case *Unsubscribe:
+		if subs := r.access[m.Name]; subs != nil {
+			delete(subs, m.Subscriber.Id)
+			if len(subs) == 0 {
+				delete(r.access, m.Name)
+			}
+		}
 		if r.isRelay(m.Name) {
 			ctx.Send(r.cfg.Relay, m)
 			return
@@ -112,6 +141,8 @@ func (r *router) Receive(ctx actor.Context) {
 			root, self, tick := ctx.ActorSystem().Root, ctx.Self(), &lingerTick{name: m.Name, gen: e.gen}
 			e.timer = time.AfterFunc(r.cfg.Linger, func() { root.Send(self, tick) })
 		}
+	case *RulesChanged:
+		r.rulesChanged(ctx)
 	case *lingerTick:
 		if e := r.pvs[m.name]; e != nil && e.gen == m.gen && len(e.subs) == 0 {
 			delete(r.pvs, m.name)
@@ -136,5 +167,30 @@ func (r *router) Receive(ctx actor.Context) {
 			e.timer = time.AfterFunc(r.cfg.Linger+putTimeout, func() { root.Send(self, tick) })
 		}
 		ctx.Forward(e.pid)
+	}
+}
+
+// rulesChanged checks every subscription against the rules in force and tells
+// the PVs of those whose write access changed.
+func (r *router) rulesChanged(ctx actor.Context) {
+	changed := 0
+	for name, subs := range r.access {
+		write, denied := r.rules(name)
+		for _, sa := range subs {
+			if sa.write == write {
+				continue
+			}
+			sa.write = write
+			changed++
+			msg := &Access{Name: name, Subscriber: sa.pid, Write: write, Denied: denied}
+			if r.isRelay(name) {
+				ctx.Send(r.cfg.Relay, msg)
+			} else if e := r.pvs[name]; e != nil {
+				ctx.Send(e.pid, msg)
+			}
+		}
+	}
+	if changed > 0 {
+		r.cfg.Logger.Info("write rules changed the access of subscriptions", "subscriptions", changed)
 	}
 }

@@ -87,7 +87,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 			ctx.Send(s.cfg.Router, &Subscribe{Name: n, Subscriber: ctx.Self()})
 		}
 	case *ConnectionEvent:
-		s.out.add(outKey{m.Name, 'c', 0}, plugins.Connection{Name: m.Name, Connected: m.Connected, Read: m.Read, Write: m.Write})
+		s.out.add(outKey{m.Name, 'c', 0}, plugins.Connection{Name: m.Name, Connected: m.Connected, Read: m.Read, Write: m.Write, WriteDenied: m.WriteDenied})
 	case *MetadataEvent:
 		s.out.add(outKey{m.Name, 'm', 0}, toPluginMeta(m))
 	case *ValueEvent:

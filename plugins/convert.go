@@ -44,7 +44,7 @@ func eventToProto(e Event) (*pb.Event, error) {
 	switch e := e.(type) {
 	case Connection:
 		return &pb.Event{Event: &pb.Event_Connection{Connection: &pb.Connection{
-			Name: e.Name, Connected: e.Connected, Read: e.Read, Write: e.Write,
+			Name: e.Name, Connected: e.Connected, Read: e.Read, Write: e.Write, WriteDenied: e.WriteDenied,
 		}}}, nil
 	case Metadata:
 		return &pb.Event{Event: &pb.Event_Metadata{Metadata: &pb.Metadata{
@@ -81,7 +81,7 @@ func eventFromProto(e *pb.Event) (Event, error) {
 	switch e := e.GetEvent().(type) {
 	case *pb.Event_Connection:
 		c := e.Connection
-		return Connection{Name: c.GetName(), Connected: c.GetConnected(), Read: c.GetRead(), Write: c.GetWrite()}, nil
+		return Connection{Name: c.GetName(), Connected: c.GetConnected(), Read: c.GetRead(), Write: c.GetWrite(), WriteDenied: c.GetWriteDenied()}, nil
 	case *pb.Event_Metadata:
 		m := e.Metadata
 		return Metadata{

@@ -85,6 +85,10 @@ type Connection struct {
 	Connected bool
 	Read      bool
 	Write     bool
+	// WriteDenied says why Write is false on a connected PV, for the transport's
+	// error messages: the write rule ("write denied by write.deny \"X:*\"") or
+	// the server's access rights.
+	WriteDenied string
 }
 
 // Metadata reports a PV's native type, element count and properties. Fields the PV does not

@@ -26,6 +26,7 @@ func sampleEvents() []plugins.Event {
 		plugins.PutResult{Name: "A", ID: 42},
 		plugins.PutResult{Name: "B", ID: 43, Err: "write denied by rule write.deny[0]"},
 		plugins.Connection{Name: "A"},
+		plugins.Connection{Name: "B", Connected: true, Read: true, WriteDenied: `write denied by write.deny "B*"`},
 	}
 }
 

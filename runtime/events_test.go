@@ -17,6 +17,7 @@ import (
 	"github.com/pvhub/pvhub/ca/client"
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/config"
 )
 
 // collector is a subscriber actor that records the events it receives.
@@ -200,4 +201,69 @@ func mustIOCTable(t *testing.T, port int, table *server.Table) *iocFixture {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return &iocFixture{srv: srv, table: table}
+}
+
+// lastConn returns the last connection event the collector recorded.
+func (c *collector) lastConn() *actors.ConnectionEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.evs) - 1; i >= 0; i-- {
+		if e, ok := c.evs[i].(*actors.ConnectionEvent); ok {
+			return e
+		}
+	}
+	return nil
+}
+
+// waitConn waits until the last connection event has write access write and
+// the denial denied.
+func (c *collector) waitConn(t *testing.T, write bool, denied string) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if e := c.lastConn(); e != nil && e.Connected && e.Write == write && e.WriteDenied == denied {
+			return
+		}
+		select {
+		case <-c.ch:
+		case <-deadline:
+			t.Fatalf("last connection event %+v, want Write %v and WriteDenied %q", c.lastConn(), write, denied)
+		}
+	}
+}
+
+// TestRulesChanged: a connection event names the rule that denies writes, and
+// after the rules change (a reload), subscribers of external, relay and service
+// PVs get new connection events with the access the new rules give.
+func TestRulesChanged(t *testing.T) {
+	iocPort := catest.FreePort(t)
+	mustIOC(t, iocPort)
+	rules := config.NewWriteRules(config.WriteConfig{Allow: []string{"RELAY:*"}, Deny: []string{"RELAY:ro*"}})
+	f := start(t, func(o *Options) {
+		o.Client = client.Config{AddrList: []netip.AddrPort{netip.AddrPortFrom(client.Loopback, uint16(iocPort))}, NoRepeater: true}
+		o.Write = rules
+	})
+	subscribe := func(name string) *collector {
+		col := &collector{ch: make(chan struct{}, 1)}
+		f.rt.Subscribe(name, f.rt.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return col })))
+		return col
+	}
+	ioc, rw, ro, del := subscribe("IOC:temp"), subscribe("RELAY:rw_f1"), subscribe("RELAY:ro_f1"), subscribe("RELAY:delpv")
+	ioc.waitConn(t, false, "write denied by no write.allow pattern matches")
+	rw.waitConn(t, true, "")
+	ro.waitConn(t, false, `write denied by write.deny "RELAY:ro*"`)
+	del.waitConn(t, true, "")
+
+	rules.Set(config.WriteConfig{Allow: []string{"IOC:*", "RELAY:ro*"}})
+	f.rt.RulesChanged()
+	ioc.waitConn(t, true, "")
+	rw.waitConn(t, false, "write denied by no write.allow pattern matches")
+	ro.waitConn(t, true, "")
+	del.waitConn(t, false, "write denied by no write.allow pattern matches")
+	if err := f.rt.Put(f.ctx, "IOC:temp", dbl(3)); err != nil {
+		t.Errorf("put allowed by the new rules: %v", err)
+	}
+	if err := f.rt.Put(f.ctx, "RELAY:rw_f1", dbl(3)); err == nil || !strings.Contains(err.Error(), "write denied by no write.allow pattern matches") {
+		t.Errorf("put denied by the new rules: %v", err)
+	}
 }

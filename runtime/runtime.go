@@ -231,6 +231,17 @@ func (r *Runtime) Unsubscribe(name string, sub *actor.PID) {
 	r.system.Root.Send(r.router, &actors.Unsubscribe{Name: name, Subscriber: sub})
 }
 
+// RulesChanged tells the runtime that the write rules it was given changed (a
+// reload): the subscriptions whose write access changed get a new connection
+// event. Puts always check the rules in force.
+func (r *Runtime) RulesChanged() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.router != nil {
+		r.system.Root.Send(r.router, &actors.RulesChanged{})
+	}
+}
+
 // Server returns the relay's CA server (nil when the relay is disabled).
 func (r *Runtime) Server() *server.Server {
 	r.mu.Lock()

@@ -102,6 +102,7 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 		}
 		cfg = reload(cfg, opts, log)
 		rules.Set(cfg.Write)
+		rt.RulesChanged()
 	}
 	if err := rt.Close(); err != nil {
 		log.Error("shutdown", "error", err)

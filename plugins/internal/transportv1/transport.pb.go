@@ -450,11 +450,13 @@ func (*Event_PutResult) isEvent_Event() {}
 
 // Connection reports that a PV connected or disconnected, with the transport's access rights.
 type Connection struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Connected     bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
-	Read          bool                   `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
-	Write         bool                   `protobuf:"varint,4,opt,name=write,proto3" json:"write,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Connected bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	Read      bool                   `protobuf:"varint,3,opt,name=read,proto3" json:"read,omitempty"`
+	Write     bool                   `protobuf:"varint,4,opt,name=write,proto3" json:"write,omitempty"`
+	// Why write is false on a connected PV: the write rule or the server's access rights.
+	WriteDenied   string `protobuf:"bytes,5,opt,name=write_denied,json=writeDenied,proto3" json:"write_denied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -515,6 +517,13 @@ func (x *Connection) GetWrite() bool {
 		return x.Write
 	}
 	return false
+}
+
+func (x *Connection) GetWriteDenied() string {
+	if x != nil {
+		return x.WriteDenied
+	}
+	return ""
 }
 
 // Range is a pair of limits.
@@ -1256,13 +1265,14 @@ const file_pvhub_transport_v1_transport_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\v2\x19.pvhub.transport.v1.ValueH\x00R\x05value\x12>\n" +
 	"\n" +
 	"put_result\x18\x04 \x01(\v2\x1d.pvhub.transport.v1.PutResultH\x00R\tputResultB\a\n" +
-	"\x05event\"h\n" +
+	"\x05event\"\x8b\x01\n" +
 	"\n" +
 	"Connection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\bR\x04read\x12\x14\n" +
-	"\x05write\x18\x04 \x01(\bR\x05write\"-\n" +
+	"\x05write\x18\x04 \x01(\bR\x05write\x12!\n" +
+	"\fwrite_denied\x18\x05 \x01(\tR\vwriteDenied\"-\n" +
 	"\x05Range\x12\x10\n" +
 	"\x03low\x18\x01 \x01(\x01R\x03low\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\x01R\x04high\"\xaf\x03\n" +

@@ -112,7 +112,7 @@ func (t *Transport) Received() ([]plugins.Event, <-chan struct{}) {
 func Describe(e plugins.Event) string {
 	switch e := e.(type) {
 	case plugins.Connection:
-		return fmt.Sprintf("connection %s connected=%t read=%t write=%t", e.Name, e.Connected, e.Read, e.Write)
+		return fmt.Sprintf("connection %s connected=%t read=%t write=%t denied=%q", e.Name, e.Connected, e.Read, e.Write, e.WriteDenied)
 	case plugins.Metadata:
 		return fmt.Sprintf("metadata %s %v count=%d units=%q prec=%d display=%v labels=%q", e.Name, e.Type, e.Count, e.Units, e.Precision, e.Display, e.EnumLabels)
 	case plugins.Value:
