@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
@@ -15,18 +16,29 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/pvhub/pvhub/ca/catest"
+	"github.com/pvhub/pvhub/ca/server"
+	"github.com/pvhub/pvhub/ca/wire"
 )
 
-// wsClient is a browser stand-in on the ophyd-websocket endpoint.
+// wsClient is a browser stand-in on one of the WebSocket endpoints.
 type wsClient struct {
 	t    *testing.T
 	conn *websocket.Conn
 	ctx  context.Context
+	// backlog holds the messages received and not yet matched, in order. The
+	// transport orders the messages of one PV, not those of different PVs.
+	backlog []map[string]any
 }
 
+// dialWS opens a socket on the ophyd-websocket endpoint; dialWSPath on another.
 func dialWS(t *testing.T, ctx context.Context, addr string) *wsClient {
 	t.Helper()
-	conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/api/v1/pv-socket", nil)
+	return dialWSPath(t, ctx, addr, "/api/v1/pv-socket")
+}
+
+func dialWSPath(t *testing.T, ctx context.Context, addr, path string) *wsClient {
+	t.Helper()
+	conn, _, err := websocket.Dial(ctx, "ws://"+addr+path, nil)
 	if err != nil {
 		t.Fatalf("websocket dial: %v", err)
 	}
@@ -42,25 +54,47 @@ func (c *wsClient) send(msg map[string]any) {
 	}
 }
 
-// until reads messages until one satisfies match, failing after 15 s.
+// until returns the first message, in the backlog or read from the socket, that
+// satisfies match, failing after 15 s. The messages of the same PV that came
+// before it are dropped from the backlog: a later until sees only what came
+// after, for that PV.
 func (c *wsClient) until(what string, match func(map[string]any) bool) map[string]any {
 	c.t.Helper()
+	// take returns m, the message matched at backlog index at (len(backlog) for
+	// a message just read), and drops it and the earlier ones of its PV.
+	take := func(m map[string]any, at int) map[string]any {
+		kept := c.backlog[:0]
+		for j, b := range c.backlog {
+			if j < at && fmt.Sprint(b["pv"]) != fmt.Sprint(m["pv"]) || j > at {
+				kept = append(kept, b)
+			}
+		}
+		c.backlog = kept
+		return m
+	}
+	for i, m := range c.backlog {
+		if match(m) {
+			return take(m, i)
+		}
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 	defer cancel()
-	var seen []string
 	for {
 		_, b, err := c.conn.Read(ctx)
 		if err != nil {
-			c.t.Fatalf("waiting for %s: %v; seen %v", what, err, seen)
+			c.t.Fatalf("waiting for %s: %v; unmatched messages: %v", what, err, c.backlog)
 		}
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			c.t.Fatalf("bad JSON %q", b)
 		}
 		if match(m) {
-			return m
+			return take(m, len(c.backlog))
 		}
-		seen = append(seen, string(b))
+		c.backlog = append(c.backlog, m)
+		if len(c.backlog) > 10000 {
+			c.backlog = c.backlog[1:]
+		}
 	}
 }
 
@@ -161,4 +195,181 @@ func TestIntegrationWebSocketPlugin(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// iocStandIn is our CA server serving two PVs on a port of its own, as an IOC
+// would: IOC:temp (a double with units, precision and limits) and IOC:wave (four
+// longs). Stop and start it to make the daemon's channels disconnect and
+// reconnect; the PVs keep their values.
+type iocStandIn struct {
+	t     *testing.T
+	port  int
+	table *server.Table
+	srv   *server.Server
+}
+
+func newIOCStandIn(t *testing.T) *iocStandIn {
+	t.Helper()
+	temp, err := server.NewPV("IOC:temp", server.PVOptions{Type: wire.DBRDouble, Count: 1,
+		Value: wire.Value{Type: wire.DBRDouble, Doubles: []float64{20.5}},
+		Meta: wire.Metadata{Units: "degC", Precision: 1, Limits: wire.Limits{LowerCtrl: -50, UpperCtrl: 150, LowerDisp: -50, UpperDisp: 150}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wave, err := server.NewPV("IOC:wave", server.PVOptions{Type: wire.DBRLong, Count: 4,
+		Value: wire.Value{Type: wire.DBRLong, Longs: []int32{1, 2, 3, 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ioc := &iocStandIn{t: t, port: catest.FreePort(t), table: server.NewTable(temp, wave)}
+	ioc.start()
+	t.Cleanup(ioc.stop)
+	return ioc
+}
+
+func (i *iocStandIn) start() {
+	i.t.Helper()
+	srv, err := server.New(server.Config{Source: i.table, Port: i.port, BeaconPort: catest.FreePort(i.t),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		err = srv.Start(context.Background())
+	}
+	if err != nil {
+		i.t.Fatalf("IOC stand-in on port %d: %v", i.port, err)
+	}
+	i.srv = srv
+}
+
+func (i *iocStandIn) stop() {
+	if i.srv != nil {
+		_ = i.srv.Close()
+		i.srv = nil
+	}
+}
+
+func (i *iocStandIn) post(name string, v float64) {
+	i.t.Helper()
+	if err := i.table.Get(name).Post(wire.Value{Type: wire.DBRDouble, Doubles: []float64{v}}, server.Alarm{}, wire.Timestamp{}); err != nil {
+		i.t.Fatal(err)
+	}
+}
+
+// has matches a message whose key holds want (numbers compare as float64).
+func has(key string, want any) func(map[string]any) bool {
+	return func(m map[string]any) bool { return fmt.Sprint(m[key]) == fmt.Sprint(want) }
+}
+
+func and(fs ...func(map[string]any) bool) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		for _, f := range fs {
+			if !f(m) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TestIntegrationWebSocketIOC runs pvhub serve with the WebSocket plugin out of
+// process and an IOC stand-in: an ophyd-websocket and a PVWS client subscribe to
+// the IOC's PVs and to a relay PV, see the IOC's values, write where write.allow
+// lets them (and get an error naming the rule where it does not), see the IOC
+// stop (disconnection reported at once) and come back (metadata and value
+// again), while the relay PV carries on.
+func TestIntegrationWebSocketIOC(t *testing.T) {
+	ioc := newIOCStandIn(t)
+	addr := "127.0.0.1:" + strconv.Itoa(catest.FreePort(t))
+	r := newRelay(t,
+		"PVHUB_TRANSPORTS__WEBSOCKET__ENABLED=true",
+		"PVHUB_TRANSPORTS__WEBSOCKET__LISTEN="+addr,
+		"PVHUB_CA__ADDR_LIST=127.0.0.1:"+strconv.Itoa(ioc.port),
+		"PVHUB_WRITE__ALLOW=RELAY:* IOC:temp")
+	r.start()
+	if err := r.proc.WaitForStderr(30*time.Second, `msg="transport plugin running" transport=websocket`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := r.ctx
+	r.putc("RELAY:e2e_f1", "1")
+
+	oph := dialWS(t, ctx, addr)
+	oph.send(map[string]any{"action": "subscribe", "pvs": []string{"IOC:temp", "IOC:wave", "RELAY:e2e_f1"}})
+	meta := oph.until("IOC:temp's metadata", and(has("pv", "IOC:temp"), has("sub_type", "meta"), has("units", "degC")))
+	if meta["precision"] != 1.0 || meta["connected"] != true || meta["upper_ctrl_limit"] != 150.0 || meta["write_access"] != true {
+		t.Errorf("ophyd meta of IOC:temp: %v", meta)
+	}
+	oph.until("IOC:temp's value", valueIs("IOC:temp", 20.5))
+	wave := oph.until("IOC:wave's value", and(has("pv", "IOC:wave"), has("value", []any{1, 2, 3, 4})))
+	if wave["sub_type"] != nil {
+		t.Errorf("ophyd IOC:wave: %v", wave)
+	}
+	oph.until("the relay PV's value", valueIs("RELAY:e2e_f1", 1))
+
+	pv := dialWSPath(t, ctx, addr, "/pvws/pv")
+	pv.send(map[string]any{"type": "subscribe", "pvs": []string{"IOC:temp", "IOC:wave", "RELAY:e2e_f1"}})
+	first := pv.until("IOC:temp's first update", and(has("pv", "IOC:temp"), has("type", "update"), has("value", 20.5)))
+	if first["vtype"] != "VDouble" || first["units"] != "degC" || first["precision"] != 1.0 || first["readonly"] != false {
+		t.Errorf("PVWS first update of IOC:temp: %v", first)
+	}
+	// Four little-endian int32: 1, 2, 3, 4.
+	pv.until("IOC:wave's update", and(has("pv", "IOC:wave"), has("b64int", "AQAAAAIAAAADAAAABAAAAA==")))
+	pv.until("the relay PV's update", and(has("pv", "RELAY:e2e_f1"), has("value", 1)))
+
+	// The IOC's updates reach both.
+	ioc.post("IOC:temp", 31)
+	oph.until("the IOC's update", valueIs("IOC:temp", 31))
+	pv.until("the IOC's update", and(has("pv", "IOC:temp"), has("value", 31)))
+
+	// Writes: allowed to IOC:temp and the relay, denied to IOC:wave with the rule named.
+	oph.send(map[string]any{"action": "set", "pv": "IOC:temp", "value": 12.5})
+	oph.until("the set's ack", has("message", "Successfully set IOC:temp to 12.5"))
+	if got := ioc.table.Get("IOC:temp").Snapshot().Value.Doubles[0]; got != 12.5 {
+		t.Errorf("IOC:temp after the ophyd set: %v", got)
+	}
+	pv.until("the written value", and(has("pv", "IOC:temp"), has("value", 12.5)))
+	oph.send(map[string]any{"action": "set", "pv": "IOC:wave", "value": []int{5, 6, 7, 8}})
+	denied := oph.until("the denied set", func(m map[string]any) bool { return strings.Contains(fmt.Sprint(m["error"]), "IOC:wave") })
+	if e := denied["error"]; e != "Write access is not enabled for PV IOC:wave. Cannot set value: write denied by no write.allow pattern matches." {
+		t.Errorf("ophyd set of IOC:wave: %q", e)
+	}
+	pv.send(map[string]any{"type": "write", "pv": "IOC:wave", "value": []int{5, 6, 7, 8}, "id": 3})
+	if e := pv.until("the denied write", has("type", "error")); e["message"] != "Cannot write PV IOC:wave: write denied by no write.allow pattern matches" {
+		t.Errorf("PVWS write of IOC:wave: %v", e)
+	}
+	pv.send(map[string]any{"type": "write", "pv": "RELAY:e2e_f1", "value": 3, "id": 4})
+	pv.until("the write's ack", and(has("type", "write"), has("ok", true), has("id", 4)))
+	checkFloats(t, "RELAY:e2e_f1 after the PVWS write", r.get("RELAY:e2e_f1"), 3)
+	oph.until("the PVWS client's write", valueIs("RELAY:e2e_f1", 3))
+
+	// The IOC stops: both clients are told at once.
+	ioc.stop()
+	stopped := time.Now()
+	oph.until("the disconnection", and(has("pv", "IOC:temp"), has("sub_type", "meta"), has("connected", false)))
+	pv.until("the disconnection", and(has("pv", "IOC:temp"), has("connected", false), has("severity", "UNDEFINED")))
+	t.Logf("IOC stop reported to both clients after %v", time.Since(stopped))
+	oph.send(map[string]any{"action": "set", "pv": "IOC:temp", "value": 1})
+	if e := oph.until("the set while disconnected", func(m map[string]any) bool { return m["error"] != nil || m["message"] != nil }); e["error"] == nil {
+		t.Errorf("a set while the IOC is down was acknowledged: %v", e)
+	}
+	// The relay carries on meanwhile.
+	r.putc("RELAY:e2e_f1", "4")
+	oph.until("a relay update while the IOC is down", valueIs("RELAY:e2e_f1", 4))
+	pv.until("a relay update while the IOC is down", and(has("pv", "RELAY:e2e_f1"), has("value", 4)))
+
+	// The IOC returns: metadata and value again, in both dialects.
+	ioc.start()
+	restarted := time.Now()
+	again := oph.until("the metadata after the reconnection", and(has("pv", "IOC:temp"), has("sub_type", "meta"), has("connected", true), has("units", "degC")))
+	if again["precision"] != 1.0 {
+		t.Errorf("ophyd meta after the reconnection: %v", again)
+	}
+	oph.until("the value after the reconnection", valueIs("IOC:temp", 12.5))
+	back := pv.until("the update after the reconnection", and(has("pv", "IOC:temp"), has("connected", true), has("value", 12.5)))
+	if back["vtype"] != "VDouble" || back["units"] != "degC" || back["severity"] != "NONE" {
+		t.Errorf("PVWS update after the reconnection: %v", back)
+	}
+	t.Logf("IOC return reported to both clients after %v", time.Since(restarted))
+	ioc.post("IOC:temp", 22)
+	oph.until("an update after the reconnection", valueIs("IOC:temp", 22))
+	pv.until("an update after the reconnection", and(has("pv", "IOC:temp"), has("value", 22)))
+	r.stop()
 }

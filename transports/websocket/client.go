@@ -169,6 +169,7 @@ type view struct {
 	timestamp        float64
 	haveValue        bool
 	dirty            bool
+	metaStale        bool // connected, and the metadata of this connection not received yet
 	// pvws
 	needMeta   bool
 	sentFirst  bool

@@ -170,3 +170,11 @@ func indexOf(list []string, s string) int {
 	}
 	return -1
 }
+
+// denial is why a connected PV is not writable, as the host said.
+func denial(c plugins.Connection) string {
+	if c.WriteDenied != "" {
+		return c.WriteDenied
+	}
+	return "it is read-only"
+}

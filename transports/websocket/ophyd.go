@@ -191,8 +191,11 @@ func (d *ophydDialect) set(c *client, list []string, req ophydRequest) {
 	case !tg.subscribed:
 		c.send(ophydError(nil, "PV "+name+" is not subscribed. Subscribe to PV before setting value."))
 		return
-	case tg.readOnly || (tg.haveConn && tg.conn.Connected && !tg.conn.Write):
-		c.send(ophydError(nil, "Write access is not enabled for PV "+name+". Cannot set value."))
+	case tg.readOnly:
+		c.send(ophydError(nil, "Write access is not enabled for PV "+name+". Cannot set value: subscribed read-only."))
+		return
+	case tg.haveConn && tg.conn.Connected && !tg.conn.Write:
+		c.send(ophydError(nil, "Write access is not enabled for PV "+name+". Cannot set value: "+denial(tg.conn)+"."))
 		return
 	case !tg.haveConn || !tg.conn.Connected || tg.meta == nil:
 		c.send(ophydError(nil, "PV "+name+" is not connected. Could not set value of "+name+" to "+shown))
@@ -237,10 +240,13 @@ func (d *ophydDialect) encode(w *writer, e entry) {
 	}
 	switch e.kind {
 	case entConn:
+		if e.conn.Connected && !(v.haveConn && v.conn.Connected) {
+			v.metaStale = true // the host sends the metadata next
+		}
 		v.conn, v.haveConn = e.conn, true
 		w.markDirty(e.name, v)
 	case entMeta:
-		v.meta = e.meta
+		v.meta, v.metaStale = e.meta, false
 		w.markDirty(e.name, v)
 	case entValue:
 		val := e.value
@@ -271,6 +277,11 @@ func (d *ophydDialect) flush(w *writer) {
 	for _, n := range w.dirty {
 		if v := w.views[n]; v != nil && v.dirty {
 			v.dirty = false
+			if v.metaStale && v.conn.Connected {
+				// Connected, metadata not here yet: one meta message when it comes
+				// (a disconnection is never held back).
+				continue
+			}
 			w.buf = appendOphydMeta(w.buf, n, v)
 			w.end()
 		}

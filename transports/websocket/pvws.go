@@ -109,7 +109,7 @@ func (d *pvwsDialect) write(c *client, req pvwsRequest) {
 		c.send(pvwsError(nil, name, "Cannot write unknown PV "+name+": subscribe to it first"))
 		return
 	case tg.haveConn && tg.conn.Connected && !tg.conn.Write:
-		c.send(pvwsError(nil, name, "Cannot write PV "+name+": it is read-only"))
+		c.send(pvwsError(nil, name, "Cannot write PV "+name+": "+denial(tg.conn)))
 		return
 	case !tg.haveConn || !tg.conn.Connected || tg.meta == nil:
 		c.send(pvwsError(nil, name, "Cannot write PV "+name+": not connected"))
@@ -149,7 +149,20 @@ func (d *pvwsDialect) encode(w *writer, e entry) {
 	}
 	switch e.kind {
 	case entConn:
+		wasConnected := v.haveConn && v.conn.Connected
 		v.conn, v.haveConn = e.conn, true
+		if e.conn.Connected && wasConnected && v.sentFirst {
+			// An access change on a connected PV: PVWS sends readonly when it changes.
+			if ro := !e.conn.Write; ro != v.lastRO {
+				b := append(w.buf, `{"type":"update","pv":`...)
+				b = appendString(b, e.name)
+				b = append(b, `,"readonly":`...)
+				w.buf = append(appendBool(b, ro), '}')
+				w.end()
+				v.lastRO = ro
+			}
+			return
+		}
 		v.needMeta = true
 		if !e.conn.Connected {
 			// As PVWS does for a disconnect, severity UNDEFINED; plus an explicit flag.

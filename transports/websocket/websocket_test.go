@@ -196,7 +196,7 @@ func TestOphydEndToEnd(t *testing.T) {
 	c.send(`{"action":"subscribe","pv":"RO"}`)
 	c.until("ro value", has("value", 7))
 	c.send(`{"action":"set","pv":"RO","value":1}`)
-	c.until("ro error", has("error", "Write access is not enabled for PV RO. Cannot set value."))
+	c.until("ro error", has("error", "Write access is not enabled for PV RO. Cannot set value: it is read-only."))
 	// The host's refusal is relayed: the connection said writable, the host says no.
 	f.h.Publish(plugins.Connection{Name: "RO", Connected: true, Read: true, Write: true})
 	c.until("meta rw", and(has("pv", "RO"), has("write_access", true)))
@@ -206,7 +206,12 @@ func TestOphydEndToEnd(t *testing.T) {
 	c.send(`{"action":"subscribeReadOnly","pv":"E"}`)
 	c.until("E", has("pv", "E"))
 	c.send(`{"action":"set","pv":"E","value":"Off"}`)
-	c.until("ro sub", has("error", "Write access is not enabled for PV E. Cannot set value."))
+	c.until("ro sub", has("error", "Write access is not enabled for PV E. Cannot set value: subscribed read-only."))
+	// A write rule's denial is named.
+	f.h.Publish(plugins.Connection{Name: "RO", Connected: true, Read: true, WriteDenied: `write denied by write.deny "R*"`})
+	c.until("rule meta", and(has("pv", "RO"), has("write_access", false)))
+	c.send(`{"action":"set","pv":"RO","value":1}`)
+	c.until("rule error", has("error", `Write access is not enabled for PV RO. Cannot set value: write denied by write.deny "R*".`))
 
 	// Disconnect and reconnect: meta connected false, then meta again.
 	f.h.Publish(plugins.Connection{Name: "A"})
@@ -279,21 +284,17 @@ func TestPVWSEndToEnd(t *testing.T) {
 	c.until("ro", and(has("pv", "RO"), has("readonly", true)))
 	c.send(`{"type":"write","pv":"RO","value":1}`)
 	c.until("ro err", and(has("type", "error"), has("message", "Cannot write PV RO: it is read-only")))
+	// A change of write access alone: an update with readonly only, as PVWS sends.
 	f.h.Publish(plugins.Connection{Name: "RO", Connected: true, Read: true, Write: true})
-	// Until the transport has taken the connection event, a write is (rightly)
-	// refused locally; PVWS shows no update for a change of write access alone,
-	// so write until the host's refusal comes back.
-	for tries := 0; ; tries++ {
-		c.send(`{"type":"write","pv":"RO","value":1}`)
-		m := c.until("an error", has("type", "error"))
-		if m["message"] == "Cannot write PV RO: PV RO is read-only" {
-			break
-		}
-		if m["message"] != "Cannot write PV RO: it is read-only" || tries > 100 {
-			t.Fatalf("write to RO: %v", m)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if m := c.until("access update", and(has("pv", "RO"), has("readonly", false))); len(m) != 3 {
+		t.Fatalf("access update: %v", m)
 	}
+	c.send(`{"type":"write","pv":"RO","value":1}`)
+	c.until("host error", and(has("type", "error"), has("message", "Cannot write PV RO: PV RO is read-only")))
+	f.h.Publish(plugins.Connection{Name: "RO", Connected: true, Read: true, WriteDenied: `write denied by no write.allow pattern matches`})
+	c.until("access update", and(has("pv", "RO"), has("readonly", true)))
+	c.send(`{"type":"write","pv":"RO","value":1}`)
+	c.until("rule error", and(has("type", "error"), has("message", "Cannot write PV RO: write denied by no write.allow pattern matches")))
 	c.send(`{"type":"write","pv":"Z","value":1}`)
 	c.until("unknown", has("message", "Cannot write unknown PV Z: subscribe to it first"))
 
@@ -432,6 +433,7 @@ func TestBadInput(t *testing.T) {
 	p.send(`{"type":"subscribe","pvs":["RO"]}`)
 	p.until("RO", has("pv", "RO"))
 	f.h.Publish(plugins.Connection{Name: "RO", Connected: true, Read: true, Write: true})
+	p.until("RO writable", and(has("pv", "RO"), has("readonly", false)))
 	p.send(`{"type":"write","pv":"RO","value":1.5}`)
 	p.until("not integer", has("message", "Cannot write PV RO: 1.5 is not a whole number, and the PV is DBF_LONG"))
 	p.send(`{"type":"write","pv":"RO","value":1e12}`)
