@@ -3,10 +3,12 @@ package websocket
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/pvhub/pvhub/plugins"
+	"github.com/pvhub/pvhub/transports/internal/eventjson"
 )
 
 // epicsEpoch is the EPICS epoch (1990-01-01 UTC) in POSIX seconds.
@@ -27,13 +29,13 @@ const ophydActions = "Received action: %s, actions must be 'subscribe', 'unsubsc
 
 func ophydError(b []byte, text string) []byte {
 	b = append(b, `{"error":`...)
-	b = appendString(b, text)
+	b = eventjson.AppendString(b, text)
 	return append(b, '}')
 }
 
 func ophydMessage(text string) []byte {
 	b := append([]byte(nil), `{"message":`...)
-	b = appendString(b, text)
+	b = eventjson.AppendString(b, text)
 	return append(b, '}')
 }
 
@@ -85,7 +87,7 @@ func (d *ophydDialect) handle(c *client, msg []byte) {
 	switch action {
 	case "subscribe", "subscribeSafely", "subscribeReadOnly", "unsubscribe", "set":
 	default:
-		c.send(ophydError(nil, sprintf(ophydActions, action)))
+		c.send(ophydError(nil, fmt.Sprintf(ophydActions, action)))
 		return
 	}
 	list, ok := names(req.PV, nil)
@@ -155,11 +157,11 @@ const ophydExample = "Example msg: {action: 'subscribe', pv: 'IOC:m1'}"
 
 func ophydListReply(action, k1 string, l1 []string, k2 string, l2 []string, failed bool) []byte {
 	b := append([]byte(nil), `{"action":`...)
-	b = appendString(b, action)
-	b = appendKey(b, k1)
-	b = appendStrings(b, l1)
-	b = appendKey(b, k2)
-	b = appendStrings(b, l2)
+	b = eventjson.AppendString(b, action)
+	b = eventjson.AppendKey(b, k1)
+	b = eventjson.AppendStrings(b, l1)
+	b = eventjson.AppendKey(b, k2)
+	b = eventjson.AppendStrings(b, l2)
 	if failed {
 		b = append(b, `,"failed":[]`...)
 	}
@@ -205,7 +207,7 @@ func (d *ophydDialect) set(c *client, list []string, req ophydRequest) {
 		c.send(ophydError(nil, "Value must be a number. Could not set value of "+name+" to "+shown))
 		return
 	}
-	data, err := convertValue(tg.meta, req.Value)
+	data, err := eventjson.ParseValue(tg.meta, req.Value)
 	if err != nil {
 		c.send(ophydError(nil, "Could not set value of "+name+" to "+shown+": "+err.Error()))
 		return
@@ -221,7 +223,7 @@ func (d *ophydDialect) set(c *client, list []string, req ophydRequest) {
 			f = lo
 		}
 		if f < lo || f > hi {
-			c.send(ophydError(nil, sprintf("Value %s is outside of limits for PV %s. Low limit: %v, High limit: %v", shown, name, lo, hi)))
+			c.send(ophydError(nil, fmt.Sprintf("Value %s is outside of limits for PV %s. Low limit: %v, High limit: %v", shown, name, lo, hi)))
 			return
 		}
 	}
@@ -304,18 +306,18 @@ func (v *view) access() (connected, read, write bool) {
 // {"pv":..,"value":..,"timestamp":..,"connected":..,"read_access":..,"write_access":..}.
 func appendOphydValue(b []byte, name string, v *view, val *plugins.Value) []byte {
 	b = append(b, `{"pv":`...)
-	b = appendString(b, name)
+	b = eventjson.AppendString(b, name)
 	b = append(b, `,"value":`...)
 	b = appendPlainValue(b, v.meta, val.Data)
 	b = append(b, `,"timestamp":`...)
-	b = appendFloat(b, posix(val.Seconds, val.Nanos))
+	b = eventjson.AppendFloat(b, posix(val.Seconds, val.Nanos))
 	conn, read, write := v.access()
 	b = append(b, `,"connected":`...)
-	b = appendBool(b, conn)
+	b = eventjson.AppendBool(b, conn)
 	b = append(b, `,"read_access":`...)
-	b = appendBool(b, read)
+	b = eventjson.AppendBool(b, read)
 	b = append(b, `,"write_access":`...)
-	b = appendBool(b, write)
+	b = eventjson.AppendBool(b, write)
 	return append(b, '}')
 }
 
@@ -324,18 +326,18 @@ func appendOphydValue(b []byte, name string, v *view, val *plugins.Value) []byte
 func appendOphydMeta(b []byte, name string, v *view) []byte {
 	conn, read, write := v.access()
 	b = append(b, `{"sub_type":"meta","pv":`...)
-	b = appendString(b, name)
+	b = eventjson.AppendString(b, name)
 	b = append(b, `,"obj":`...)
-	b = appendString(b, name)
+	b = eventjson.AppendString(b, name)
 	b = append(b, `,"connected":`...)
-	b = appendBool(b, conn)
+	b = eventjson.AppendBool(b, conn)
 	b = append(b, `,"read_access":`...)
-	b = appendBool(b, read)
+	b = eventjson.AppendBool(b, read)
 	b = append(b, `,"write_access":`...)
-	b = appendBool(b, write)
+	b = eventjson.AppendBool(b, write)
 	b = append(b, `,"timestamp":`...)
 	if v.haveValue {
-		b = appendFloat(b, v.timestamp)
+		b = eventjson.AppendFloat(b, v.timestamp)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -344,38 +346,38 @@ func appendOphydMeta(b []byte, name string, v *view) []byte {
 	b = append(b, `,"severity":`...)
 	b = strconv.AppendInt(b, int64(severityCode(v.severity)), 10)
 	b = append(b, `,"alarm_status":`...)
-	b = appendString(b, v.status)
+	b = eventjson.AppendString(b, v.status)
 	b = append(b, `,"alarm_severity":`...)
-	b = appendString(b, v.severity)
+	b = eventjson.AppendString(b, v.severity)
 	m := v.meta
 	if m == nil {
 		b = append(b, `,"precision":null,"units":null,"lower_ctrl_limit":null,"upper_ctrl_limit":null,"enum_strs":null`...)
 	} else {
 		b = append(b, `,"type":`...)
-		b = appendString(b, m.Type.String())
+		b = eventjson.AppendString(b, m.Type.String())
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(m.Count), 10)
 		b = append(b, `,"precision":`...)
 		b = strconv.AppendInt(b, int64(m.Precision), 10)
 		b = append(b, `,"units":`...)
-		b = appendString(b, m.Units)
+		b = eventjson.AppendString(b, m.Units)
 		b = append(b, `,"lower_ctrl_limit":`...)
-		b = appendFloat(b, m.Control.Low)
+		b = eventjson.AppendFloat(b, m.Control.Low)
 		b = append(b, `,"upper_ctrl_limit":`...)
-		b = appendFloat(b, m.Control.High)
+		b = eventjson.AppendFloat(b, m.Control.High)
 		b = append(b, `,"lower_disp_limit":`...)
-		b = appendFloat(b, m.Display.Low)
+		b = eventjson.AppendFloat(b, m.Display.Low)
 		b = append(b, `,"upper_disp_limit":`...)
-		b = appendFloat(b, m.Display.High)
+		b = eventjson.AppendFloat(b, m.Display.High)
 		b = append(b, `,"enum_strs":`...)
 		if m.Type == plugins.TypeEnum {
-			b = appendStrings(b, m.EnumLabels)
+			b = eventjson.AppendStrings(b, m.EnumLabels)
 		} else {
 			b = append(b, "null"...)
 		}
 		if m.Description != "" {
 			b = append(b, `,"description":`...)
-			b = appendString(b, m.Description)
+			b = eventjson.AppendString(b, m.Description)
 		}
 	}
 	return append(b, `,"setpoint_timestamp":null,"setpoint_status":null,"setpoint_severity":null,"setpoint_precision":null}`...)
@@ -399,7 +401,7 @@ func appendPlainValue(b []byte, m *plugins.Metadata, d plugins.Data) []byte {
 		if i := bytes.IndexByte(s, 0); i >= 0 {
 			s = s[:i]
 		}
-		return appendString(b, string(s))
+		return eventjson.AppendString(b, string(s))
 	}
 	n := d.Len()
 	if !arr && n == 1 {
@@ -418,11 +420,11 @@ func appendPlainValue(b []byte, m *plugins.Metadata, d plugins.Data) []byte {
 func appendElem(b []byte, d plugins.Data, i int) []byte {
 	switch d.Kind {
 	case plugins.KindFloat64:
-		return appendFloat(b, d.Float64s[i])
+		return eventjson.AppendFloat(b, d.Float64s[i])
 	case plugins.KindInt64:
 		return strconv.AppendInt(b, d.Int64s[i], 10)
 	case plugins.KindString:
-		return appendString(b, d.Strings[i])
+		return eventjson.AppendString(b, d.Strings[i])
 	case plugins.KindBytes:
 		return strconv.AppendInt(b, int64(d.Bytes[i]), 10)
 	}

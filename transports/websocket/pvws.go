@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/pvhub/pvhub/plugins"
+	"github.com/pvhub/pvhub/transports/internal/eventjson"
 )
 
 // pvwsDialect is PVWS's protocol (ornl-epics/pvws).
@@ -28,10 +29,10 @@ func pvwsError(b []byte, pv, text string) []byte {
 	b = append(b, `{"type":"error"`...)
 	if pv != "" {
 		b = append(b, `,"pv":`...)
-		b = appendString(b, pv)
+		b = eventjson.AppendString(b, pv)
 	}
 	b = append(b, `,"message":`...)
-	b = appendString(b, text)
+	b = eventjson.AppendString(b, text)
 	return append(b, '}')
 }
 
@@ -80,7 +81,7 @@ func (d *pvwsDialect) handle(c *client, msg []byte) {
 		l := c.t.hub.subscribed(c)
 		slices.Sort(l)
 		b := append([]byte(nil), `{"type":"list","pvs":`...)
-		b = appendStrings(b, l)
+		b = eventjson.AppendStrings(b, l)
 		c.send(append(b, '}'))
 	case "write":
 		d.write(c, req)
@@ -115,7 +116,7 @@ func (d *pvwsDialect) write(c *client, req pvwsRequest) {
 		c.send(pvwsError(nil, name, "Cannot write PV "+name+": not connected"))
 		return
 	}
-	data, err := convertValue(tg.meta, req.Value)
+	data, err := eventjson.ParseValue(tg.meta, req.Value)
 	if err != nil {
 		c.send(pvwsError(nil, name, "Cannot write PV "+name+": "+err.Error()))
 		return
@@ -132,7 +133,7 @@ func (d *pvwsDialect) write(c *client, req pvwsRequest) {
 			return b
 		}
 		b := append([]byte(nil), `{"type":"write","pv":`...)
-		b = appendString(b, name)
+		b = eventjson.AppendString(b, name)
 		b = append(b, `,"ok":true`...)
 		if len(id) > 0 {
 			b = append(b, `,"id":`...)
@@ -155,9 +156,9 @@ func (d *pvwsDialect) encode(w *writer, e entry) {
 			// An access change on a connected PV: PVWS sends readonly when it changes.
 			if ro := !e.conn.Write; ro != v.lastRO {
 				b := append(w.buf, `{"type":"update","pv":`...)
-				b = appendString(b, e.name)
+				b = eventjson.AppendString(b, e.name)
 				b = append(b, `,"readonly":`...)
-				w.buf = append(appendBool(b, ro), '}')
+				w.buf = append(eventjson.AppendBool(b, ro), '}')
 				w.end()
 				v.lastRO = ro
 			}
@@ -167,7 +168,7 @@ func (d *pvwsDialect) encode(w *writer, e entry) {
 		if !e.conn.Connected {
 			// As PVWS does for a disconnect, severity UNDEFINED; plus an explicit flag.
 			b := append(w.buf, `{"type":"update","pv":`...)
-			b = appendString(b, e.name)
+			b = eventjson.AppendString(b, e.name)
 			b = append(b, `,"connected":false,"severity":"UNDEFINED"}`...)
 			w.buf = b
 			w.end()
@@ -226,19 +227,19 @@ func vtype(m *plugins.Metadata, d plugins.Data) (string, plugins.Type, bool) {
 func appendPVWSUpdate(b []byte, name string, v *view, val *plugins.Value) []byte {
 	vt, t, arr := vtype(v.meta, val.Data)
 	b = append(b, `{"type":"update","pv":`...)
-	b = appendString(b, name)
+	b = eventjson.AppendString(b, name)
 	full := v.needMeta || !v.sentFirst
 	if full {
 		b = append(b, `,"vtype":`...)
-		b = appendString(b, vt)
+		b = eventjson.AppendString(b, vt)
 		if m := v.meta; m != nil {
 			if m.Units != "" || t != plugins.TypeString && t != plugins.TypeEnum {
 				b = append(b, `,"units":`...)
-				b = appendString(b, m.Units)
+				b = eventjson.AppendString(b, m.Units)
 			}
 			if m.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendString(b, m.Description)
+				b = eventjson.AppendString(b, m.Description)
 			}
 			switch t {
 			case plugins.TypeDouble, plugins.TypeFloat, plugins.TypeLong, plugins.TypeShort, plugins.TypeChar:
@@ -249,7 +250,7 @@ func appendPVWSUpdate(b []byte, name string, v *view, val *plugins.Value) []byte
 				b = appendRange(b, "alarm_low", "alarm_high", m.Alarm)
 			case plugins.TypeEnum:
 				b = append(b, `,"labels":`...)
-				b = appendStrings(b, m.EnumLabels)
+				b = eventjson.AppendStrings(b, m.EnumLabels)
 			}
 		}
 		b = append(b, `,"connected":true`...)
@@ -260,13 +261,13 @@ func appendPVWSUpdate(b []byte, name string, v *view, val *plugins.Value) []byte
 	sev := severityName(val.Severity)
 	if full || sev != v.lastSev {
 		b = append(b, `,"severity":`...)
-		b = appendString(b, sev)
+		b = eventjson.AppendString(b, sev)
 		v.lastSev = sev
 	}
 	ro := !v.haveConn || !v.conn.Write
 	if full || ro != v.lastRO {
 		b = append(b, `,"readonly":`...)
-		b = appendBool(b, ro)
+		b = eventjson.AppendBool(b, ro)
 		v.lastRO = ro
 	}
 	v.needMeta, v.sentFirst = false, true
@@ -279,10 +280,10 @@ func appendPVWSUpdate(b []byte, name string, v *view, val *plugins.Value) []byte
 }
 
 func appendRange(b []byte, lo, hi string, r plugins.Range) []byte {
-	b = appendKey(b, lo)
-	b = appendFloat(b, r.Low)
-	b = appendKey(b, hi)
-	return appendFloat(b, r.High)
+	b = eventjson.AppendKey(b, lo)
+	b = eventjson.AppendFloat(b, r.Low)
+	b = eventjson.AppendKey(b, hi)
+	return eventjson.AppendFloat(b, r.High)
 }
 
 // appendPVWSValue appends the value fields: "value" for numbers (and "text" for an enum's
@@ -293,14 +294,14 @@ func appendPVWSValue(b []byte, t plugins.Type, arr bool, m *plugins.Metadata, d 
 		switch t {
 		case plugins.TypeString:
 			b = append(b, `,"text":`...)
-			return appendString(b, d.Strings[0])
+			return eventjson.AppendString(b, d.Strings[0])
 		case plugins.TypeEnum:
 			idx := d.Int64s[0]
 			b = append(b, `,"value":`...)
 			b = strconv.AppendInt(b, idx, 10)
 			if m != nil && idx >= 0 && idx < int64(len(m.EnumLabels)) {
 				b = append(b, `,"text":`...)
-				b = appendString(b, m.EnumLabels[idx])
+				b = eventjson.AppendString(b, m.EnumLabels[idx])
 			}
 			return b
 		}
@@ -309,7 +310,7 @@ func appendPVWSValue(b []byte, t plugins.Type, arr bool, m *plugins.Metadata, d 
 	}
 	if t == plugins.TypeString {
 		b = append(b, `,"value":`...)
-		return appendStrings(b, d.Strings)
+		return eventjson.AppendStrings(b, d.Strings)
 	}
 	var key string
 	var raw []byte
@@ -342,7 +343,7 @@ func appendPVWSValue(b []byte, t plugins.Type, arr bool, m *plugins.Metadata, d 
 			raw = binary.LittleEndian.AppendUint32(raw, uint32(x))
 		}
 	}
-	b = appendKey(b, key)
+	b = eventjson.AppendKey(b, key)
 	b = append(b, '"')
 	b = base64.StdEncoding.AppendEncode(b, raw)
 	return append(b, '"')

@@ -1,4 +1,4 @@
-package websocket
+package eventjson
 
 import (
 	"bytes"
@@ -11,11 +11,11 @@ import (
 	"github.com/pvhub/pvhub/plugins"
 )
 
-// convertValue converts a JSON value from a client into Data of the PV's native type.
+// ParseValue converts a JSON value from a client into Data of the PV's native type.
 // Numbers, numeric strings and booleans convert to numeric types (integers must be whole
 // and in range), a label converts to an enum index, text converts to a DBF_CHAR array, and
 // a JSON array writes an array PV.
-func convertValue(m *plugins.Metadata, raw json.RawMessage) (plugins.Data, error) {
+func ParseValue(m *plugins.Metadata, raw []byte) (plugins.Data, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -171,10 +171,60 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// denial is why a connected PV is not writable, as the host said.
-func denial(c plugins.Connection) string {
-	if c.WriteDenied != "" {
-		return c.WriteDenied
+// ParseUntyped converts a JSON value to Data when the PV's type is not known (a
+// relay name that the write will create): numbers become float64, or int64 when
+// every one is a whole number within int64; strings become strings; a list holds
+// elements of one of these kinds. Booleans and null are refused.
+func ParseUntyped(raw []byte) (plugins.Data, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return plugins.Data{}, fmt.Errorf("the value is not valid JSON")
 	}
-	return "it is read-only"
+	if dec.More() {
+		return plugins.Data{}, fmt.Errorf("the value is followed by more JSON")
+	}
+	list, isList := v.([]any)
+	if !isList {
+		list = []any{v}
+	}
+	if len(list) == 0 {
+		return plugins.Data{}, fmt.Errorf("the value is an empty array")
+	}
+	if _, ok := list[0].(string); ok {
+		out := make([]string, len(list))
+		for i, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				return plugins.Data{}, fmt.Errorf("the array mixes text and %s", describe(e))
+			}
+			out[i] = s
+		}
+		return plugins.Strings(out...), nil
+	}
+	floats := make([]float64, len(list))
+	whole := true
+	for i, e := range list {
+		n, ok := e.(json.Number)
+		if !ok {
+			return plugins.Data{}, fmt.Errorf("%s is not a number or text", describe(e))
+		}
+		f, err := strconv.ParseFloat(string(n), 64)
+		if err != nil {
+			return plugins.Data{}, fmt.Errorf("%s is not a number", n)
+		}
+		floats[i] = f
+		if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+			whole = false
+		}
+	}
+	if !whole {
+		return plugins.Float64s(floats...), nil
+	}
+	ints := make([]int64, len(floats))
+	for i, f := range floats {
+		ints[i] = int64(f)
+	}
+	return plugins.Int64s(ints...), nil
 }

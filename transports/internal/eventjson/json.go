@@ -1,7 +1,6 @@
-package websocket
+package eventjson
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -9,8 +8,8 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -58,10 +57,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendFloat appends f as a JSON number, or, for NaN and the infinities, as the strings
+// AppendFloat appends f as a JSON number, or, for NaN and the infinities, as the strings
 // "NaN", "Infinity" and "-Infinity" (JSON has no such numbers; JavaScript's Number()
 // converts these strings back).
-func appendFloat(b []byte, f float64) []byte {
+func AppendFloat(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(b, `"NaN"`...)
@@ -78,28 +77,29 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, format, -1, 64)
 }
 
-func appendBool(b []byte, v bool) []byte {
+// AppendBool appends true or false.
+func AppendBool(b []byte, v bool) []byte {
 	if v {
 		return append(b, "true"...)
 	}
 	return append(b, "false"...)
 }
 
-func appendKey(b []byte, key string) []byte {
+// AppendKey appends a comma and "key": (key is written as it is: it must not need escaping).
+func AppendKey(b []byte, key string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	return append(b, '"', ':')
 }
 
-func appendStrings(b []byte, list []string) []byte {
+// AppendStrings appends list as a JSON array of strings.
+func AppendStrings(b []byte, list []string) []byte {
 	b = append(b, '[')
 	for i, s := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }
-
-func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
