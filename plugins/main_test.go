@@ -126,7 +126,7 @@ func launch(t *testing.T, name string, opts map[string]any, host plugins.Host, l
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := plugins.Launch(ctx, exec.Command(testPlugin), plugins.Config{Name: name, Options: opts, Logger: logs.logger()}, host)
+	p, err := plugins.Launch(ctx, exec.Command(testPlugin), plugins.Config{Name: name, Options: opts, Logger: logs.logger(), RelayPrefix: "BL1:RELAY:"}, host)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,10 @@ type Config struct {
 	// Logger is the transport's logger. In a plugin process its records go to the host's
 	// log, tagged with the plugin's name. Never nil when the host calls Start.
 	Logger *slog.Logger
+	// RelayPrefix is the prefix of the relay's PV names ("RELAY:"), empty when the relay
+	// is disabled. <RelayPrefix>pvlist lists the relay PVs; a put to a relay name that
+	// does not exist creates it.
+	RelayPrefix string
 }
 
 // Host is what a transport calls. Its methods are safe for concurrent use, never wait for an

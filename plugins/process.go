@@ -32,6 +32,7 @@ const closeTimeout = 5 * time.Second
 // closed and Err says why.
 type Process struct {
 	name   string
+	prefix string // the relay prefix, for Start
 	logger *slog.Logger
 	cmd    *exec.Cmd
 	client *plugin.Client
@@ -72,6 +73,7 @@ func Launch(ctx context.Context, cmd *exec.Cmd, cfg Config, host Host) (*Process
 	logger := cfg.Logger.With("plugin", cfg.Name)
 	p := &Process{
 		name:   cfg.Name,
+		prefix: cfg.RelayPrefix,
 		logger: logger,
 		cmd:    cmd,
 		host:   host,
@@ -159,7 +161,7 @@ func (p *Process) connect(ctx context.Context, opts []byte) error {
 	p.sendMu.Lock()
 	p.stream = stream
 	p.sendMu.Unlock()
-	if err := stream.Send(&pb.HostMessage{Msg: &pb.HostMessage_Start{Start: &pb.Start{Name: p.name, OptionsJson: opts}}}); err != nil {
+	if err := stream.Send(&pb.HostMessage{Msg: &pb.HostMessage_Start{Start: &pb.Start{Name: p.name, OptionsJson: opts, RelayPrefix: p.prefix}}}); err != nil {
 		return err
 	}
 	m, err := stream.Recv()

@@ -77,6 +77,9 @@ func TestProcessRoundTrip(t *testing.T) {
 		if strings.Contains(line, "echo transport started") && (!strings.Contains(line, "plugin=echo1") || !strings.Contains(line, "level=INFO")) {
 			t.Errorf("plugin log line not tagged: %s", line)
 		}
+		if strings.Contains(line, "echo transport started") && !strings.Contains(line, "relay_prefix=BL1:RELAY:") {
+			t.Errorf("the plugin did not get the relay prefix: %s", line)
+		}
 	}
 
 	pid := p.Pid()

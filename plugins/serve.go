@@ -104,7 +104,7 @@ func (s *server) Connect(stream pb.Transport_ConnectServer) error {
 	if start == nil {
 		return status.Error(codes.InvalidArgument, "pvhub transport plugin: the first message is not start")
 	}
-	cfg := Config{Name: start.GetName(), Logger: pluginLogger(s.logOut)}
+	cfg := Config{Name: start.GetName(), Logger: pluginLogger(s.logOut), RelayPrefix: start.GetRelayPrefix()}
 	if raw := start.GetOptionsJson(); len(raw) > 0 {
 		if err := json.Unmarshal(raw, &cfg.Options); err != nil {
 			return status.Errorf(codes.InvalidArgument, "pvhub transport plugin: options: %v", err)

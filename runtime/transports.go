@@ -61,7 +61,7 @@ func (r *Runtime) startTransports(ctx context.Context) error {
 			Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
 		tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
 			Command: t.Command,
-			Config:  plugins.Config{Name: t.Name, Options: t.Options, Logger: log},
+			Config:  plugins.Config{Name: t.Name, Options: t.Options, Logger: log, RelayPrefix: r.relayPrefix()},
 			Host:    &pluginHost{root: root, sub: tr.sub},
 			OnStart: func(p *plugins.Process) {
 				log.Info("transport plugin running", "pid", p.Pid())
@@ -98,4 +98,12 @@ func (r *Runtime) TransportPID(name string) int {
 		}
 	}
 	return 0
+}
+
+// relayPrefix is the relay's prefix for the transports, "" when the relay is disabled.
+func (r *Runtime) relayPrefix() string {
+	if !r.opts.Relay.Enabled {
+		return ""
+	}
+	return r.opts.Relay.Prefix
 }

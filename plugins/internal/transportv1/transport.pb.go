@@ -239,7 +239,9 @@ type Start struct {
 	// The transport's name, also its configuration key (transports.<name>).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The configuration slice as a JSON object (empty: no options).
-	OptionsJson   []byte `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	OptionsJson []byte `protobuf:"bytes,2,opt,name=options_json,json=optionsJson,proto3" json:"options_json,omitempty"`
+	// The relay's name prefix ("RELAY:"); empty when the relay is disabled.
+	RelayPrefix   string `protobuf:"bytes,3,opt,name=relay_prefix,json=relayPrefix,proto3" json:"relay_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +288,13 @@ func (x *Start) GetOptionsJson() []byte {
 		return x.OptionsJson
 	}
 	return nil
+}
+
+func (x *Start) GetRelayPrefix() string {
+	if x != nil {
+		return x.RelayPrefix
+	}
+	return ""
 }
 
 // EventBatch is events in the order the host produced them.
@@ -1250,10 +1259,11 @@ const file_pvhub_transport_v1_transport_proto_rawDesc = "" +
 	"\vHostMessage\x121\n" +
 	"\x05start\x18\x01 \x01(\v2\x19.pvhub.transport.v1.StartH\x00R\x05start\x128\n" +
 	"\x06events\x18\x02 \x01(\v2\x1e.pvhub.transport.v1.EventBatchH\x00R\x06eventsB\x05\n" +
-	"\x03msg\">\n" +
+	"\x03msg\"a\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\foptions_json\x18\x02 \x01(\fR\voptionsJson\"?\n" +
+	"\foptions_json\x18\x02 \x01(\fR\voptionsJson\x12!\n" +
+	"\frelay_prefix\x18\x03 \x01(\tR\vrelayPrefix\"?\n" +
 	"\n" +
 	"EventBatch\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.pvhub.transport.v1.EventR\x06events\"\x81\x02\n" +

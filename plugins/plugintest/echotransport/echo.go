@@ -53,7 +53,7 @@ func (t *Transport) Start(_ context.Context, cfg plugins.Config, host plugins.Ho
 		}
 	}
 	if cfg.Logger != nil {
-		cfg.Logger.Info("echo transport started", "name", cfg.Name, "subscribe", len(names))
+		cfg.Logger.Info("echo transport started", "name", cfg.Name, "subscribe", len(names), "relay_prefix", cfg.RelayPrefix)
 	}
 	if len(names) > 0 {
 		host.Subscribe(names...)
