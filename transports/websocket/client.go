@@ -330,8 +330,11 @@ func (c *client) tooBig(n int64) []byte {
 
 // badInput builds a dialect error message.
 func (c *client) badInput(text string) []byte {
-	if _, ok := c.d.(*pvwsDialect); ok {
+	switch c.d.(type) {
+	case *pvwsDialect:
 		return pvwsError(nil, "", text)
+	case *nativeDialect:
+		return nativeError("", text)
 	}
 	return ophydError(nil, text)
 }

@@ -30,6 +30,11 @@ func TestConformancePVWS(t *testing.T) {
 	plugintest.Run(t, conformanceFactory(websocket.PVWSPath, pvws))
 }
 
+// TestConformanceNative runs the plugin conformance suite through pvhub's own dialect.
+func TestConformanceNative(t *testing.T) {
+	plugintest.Run(t, conformanceFactory(websocket.NativePath, native))
+}
+
 // conformanceFactory returns a plugintest.Factory for the transport, with clients speaking
 // the dialect d at path.
 func conformanceFactory(path string, d dialect) plugintest.Factory {
@@ -49,6 +54,7 @@ type dialect int
 const (
 	ophyd dialect = iota
 	pvws
+	native
 )
 
 // reply is an answer that is not an event: a put's result, an unsubscribe's acknowledgement,
@@ -105,10 +111,13 @@ func (c *confClient) read() {
 			continue
 		}
 		c.mu.Lock()
-		if c.d == ophyd {
+		switch c.d {
+		case ophyd:
 			c.ophydMessage(m)
-		} else {
+		case pvws:
 			c.pvwsMessage(m)
+		default:
+			c.nativeMessage(m)
 		}
 		c.signal()
 		c.mu.Unlock()
@@ -186,6 +195,26 @@ func (c *confClient) pvwsMessage(m map[string]any) {
 		c.emit(e)
 	case m["text"] != nil:
 		c.emit(value(name, m["text"], nil))
+	}
+}
+
+func (c *confClient) nativeMessage(m map[string]any) {
+	name, _ := m["pv"].(string)
+	switch m["type"] {
+	case "connection":
+		connected, _ := m["connected"].(bool)
+		c.connection(name, connected)
+	case "metadata":
+		units, _ := m["units"].(string)
+		c.emit(plugintest.ClientEvent{Kind: plugintest.EventMetadata, Name: name, Units: units})
+	case "value":
+		e := value(name, m["value"], nil)
+		if s, ok := m["text"].(string); ok {
+			e.Text = s
+		}
+		c.emit(e)
+	default:
+		c.replies = append(c.replies, reply{m})
 	}
 }
 
@@ -311,6 +340,15 @@ func (c *confClient) Unsubscribe(name string) {
 		})
 		return
 	}
+	if c.d == native {
+		// A list request is answered after the unsubscribe is processed.
+		if c.send(map[string]any{"type": "unsubscribe", "pvs": []string{name}}) != nil ||
+			c.send(map[string]any{"type": "list"}) != nil {
+			return
+		}
+		c.awaitReply(func(m map[string]any) bool { return m["type"] == "list" })
+		return
+	}
 	c.mu.Lock()
 	c.seq++
 	body := fmt.Sprintf("sync %d", c.seq)
@@ -362,6 +400,20 @@ func (c *confClient) Put(name string, v plugins.Data) error {
 	c.seq++
 	id := c.seq
 	c.mu.Unlock()
+	if c.d == native {
+		if err := c.send(map[string]any{"type": "put", "pv": name, "value": val, "id": id}); err != nil {
+			return err
+		}
+		m, err := c.awaitReply(func(m map[string]any) bool { return m["type"] == "put_result" && m["id"] == float64(id) })
+		if err != nil {
+			return err
+		}
+		if m["ok"] != true {
+			s, _ := m["error"].(string)
+			return errors.New(s)
+		}
+		return nil
+	}
 	if err := c.send(map[string]any{"type": "write", "pv": name, "value": val, "id": id}); err != nil {
 		return err
 	}

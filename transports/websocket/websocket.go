@@ -39,9 +39,10 @@ const shutdownGrace = time.Second
 
 // Transport is the WebSocket transport. Create it with New.
 type Transport struct {
-	opts options
-	log  *slog.Logger
-	hub  *hub
+	opts        options
+	relayPrefix string
+	log         *slog.Logger
+	hub         *hub
 
 	ln  net.Listener
 	srv *http.Server
@@ -84,6 +85,7 @@ func (t *Transport) Start(ctx context.Context, cfg plugins.Config, host plugins.
 	t.started = true
 	t.mu.Unlock()
 	t.opts = opts
+	t.relayPrefix = cfg.RelayPrefix
 	t.hub = newHub(host)
 
 	var lc net.ListenConfig
@@ -95,6 +97,9 @@ func (t *Transport) Start(ctx context.Context, cfg plugins.Config, host plugins.
 	mux := http.NewServeMux()
 	mux.HandleFunc(OphydPath, func(w http.ResponseWriter, r *http.Request) { t.serveSocket(w, r, &ophydDialect{}) })
 	mux.HandleFunc(PVWSPath, func(w http.ResponseWriter, r *http.Request) { t.serveSocket(w, r, &pvwsDialect{}) })
+	mux.HandleFunc(NativePath, func(w http.ResponseWriter, r *http.Request) { t.serveSocket(w, r, &nativeDialect{}) })
+	mux.HandleFunc(InfoPath, t.serveInfo)
+	mux.Handle("/", pageHandler())
 	t.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -110,7 +115,7 @@ func (t *Transport) Start(ctx context.Context, cfg plugins.Config, host plugins.
 			t.log.Error("websocket server stopped", "err", err)
 		}
 	}()
-	t.log.Info("websocket transport listening", "addr", ln.Addr().String(), "ophyd", OphydPath, "pvws", PVWSPath)
+	t.log.Info("websocket transport listening", "addr", ln.Addr().String(), "page", "/", "native", NativePath, "ophyd", OphydPath, "pvws", PVWSPath)
 	return nil
 }
 

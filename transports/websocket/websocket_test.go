@@ -73,7 +73,7 @@ func start(t *testing.T, opts map[string]any) *fixture {
 		plugins.Value{Data: plugins.Int64s(7), Status: "NO_ALARM", Severity: "NO_ALARM"}, false)
 	h.AddPV(plugins.Metadata{Name: "E", Type: plugins.TypeEnum, Count: 1, EnumLabels: []string{"Off", "On"}},
 		plugins.Value{Data: plugins.Int64s(1), Status: "NO_ALARM", Severity: "NO_ALARM"}, true)
-	if err := h.Start(context.Background(), plugins.Config{Name: "websocket", Options: opts}); err != nil {
+	if err := h.Start(context.Background(), plugins.Config{Name: "websocket", Options: opts, RelayPrefix: "RELAY:"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
