@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -16,6 +17,19 @@ type AutosaveConfig struct {
 	Path   string
 	Period time.Duration
 	Logger *slog.Logger
+	// Unsaved, when not nil, holds the time (Unix nanoseconds) of the oldest
+	// change not yet in the file, 0 when the file is up to date; see UnsavedAge.
+	Unsaved *atomic.Int64
+}
+
+// UnsavedAge returns how long the oldest change not yet written has waited, 0
+// when the autosave file holds the current state.
+func UnsavedAge(unsaved *atomic.Int64, now time.Time) time.Duration {
+	since := unsaved.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
 }
 
 // NewAutosave returns the props of the autosave actor: it keeps the latest
@@ -44,10 +58,10 @@ func (a *autosave) Receive(ctx actor.Context) {
 		a.timer.Stop()
 	case *savedState:
 		a.states[m.s.Name] = m.s
-		a.dirty = true
+		a.changed()
 	case *deletedState:
 		delete(a.states, m.name)
-		a.dirty = true
+		a.changed()
 	case *autosaveTick:
 		if a.dirty {
 			_ = a.write()
@@ -79,5 +93,16 @@ func (a *autosave) write() error {
 		a.cfg.Logger.Info("autosave works again", "path", a.cfg.Path)
 	}
 	a.failed, a.dirty = false, false
+	if a.cfg.Unsaved != nil {
+		a.cfg.Unsaved.Store(0)
+	}
 	return nil
+}
+
+// changed marks the state as not yet saved.
+func (a *autosave) changed() {
+	if !a.dirty && a.cfg.Unsaved != nil {
+		a.cfg.Unsaved.Store(time.Now().UnixNano())
+	}
+	a.dirty = true
 }

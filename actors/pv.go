@@ -11,6 +11,7 @@ import (
 
 	"github.com/pvhub/pvhub/ca/client"
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/metrics"
 )
 
 // putTimeout bounds a put to an external PV.
@@ -19,18 +20,19 @@ const putTimeout = 10 * time.Second
 // newPVActor returns the props of the actor of one external PV: it owns a
 // ca/client channel, keeps the latest connection state, metadata and value,
 // and sends them to its subscribers.
-func newPVActor(name string, c *client.Client, log *slog.Logger, d actor.Dispatcher) *actor.Props {
+func newPVActor(name string, c *client.Client, log *slog.Logger, d actor.Dispatcher, m *metrics.Metrics) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &pvActor{name: name, c: c, log: log, subs: &actor.PIDSet{}, canWrite: map[string]bool{}, denied: map[string]string{}}
+		return &pvActor{name: name, c: c, log: log, metrics: m, subs: &actor.PIDSet{}, canWrite: map[string]bool{}, denied: map[string]string{}}
 	}, append(withDispatcher(d), actor.WithMailbox(actor.UnboundedLockfree()))...)
 }
 
 type pvActor struct {
-	name string
-	c    *client.Client
-	log  *slog.Logger
-	ch   *client.Channel
-	subs *actor.PIDSet
+	name    string
+	c       *client.Client
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	ch      *client.Channel
+	subs    *actor.PIDSet
 	// canWrite records, per subscriber, whether the write rules let its
 	// transport write this PV; its connection events say so.
 	canWrite map[string]bool
@@ -54,11 +56,13 @@ func (a *pvActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
+		a.metrics.ExternalPV(nil, &a.conn.Connected)
 	case *actor.Stopping:
 		if a.ch != nil {
 			a.ch.Close()
 		}
 		a.puts.Wait()
+		a.metrics.ExternalPV(&a.conn.Connected, nil)
 	case *chanConn:
 		a.onConn(ctx, m.c)
 	case *chanMeta:
@@ -69,6 +73,7 @@ func (a *pvActor) Receive(ctx actor.Context) {
 			a.broadcast(ctx, a.val)
 		}
 	case *chanValue:
+		a.metrics.UpdateIn("external")
 		if a.meta == nil {
 			a.pending = m.e // metadata first, after every (re)connection
 			return
@@ -131,6 +136,7 @@ func (a *pvActor) onConn(ctx actor.Context, c client.Connection) {
 	e := &ConnectionEvent{Name: a.name, Connected: c.State == client.Connected, Read: c.Read, Write: c.Write}
 	if e.Connected != a.conn.Connected {
 		a.meta, a.val, a.pending = nil, nil, nil // fresh metadata and value follow
+		a.metrics.ExternalPV(&a.conn.Connected, &e.Connected)
 	}
 	a.conn = e
 	a.subs.ForEach(func(_ int, pid *actor.PID) { ctx.Send(pid, a.connFor(pid)) })

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/metrics"
 	"github.com/pvhub/pvhub/relay"
 )
 
@@ -34,6 +35,8 @@ type RelayConfig struct {
 	Logger      *slog.Logger
 	// Dispatcher runs the supervisor's and the relay PV actors' mailboxes; nil: protoactor's default.
 	Dispatcher actor.Dispatcher
+	// Metrics counts updates; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewRelaySupervisor returns the props of the relay supervisor. Its children are
@@ -62,17 +65,18 @@ type supervisor struct {
 
 // relayBox is a relay PV's state; it outlives restarts of its actor.
 type relayBox struct {
-	mu     sync.Mutex // guards st and fields against the CA write path's reads
-	name   relay.Name
-	st     *relay.State
-	main   *server.PV
-	fields map[string]*server.PV // opened attribute PVs; nil until the first
-	pid    *actor.PID
-	system *actor.ActorSystem
-	idx    *Index
-	subs   map[string]*actor.PIDSet // subscribers by field ("" for the value); the actor's alone
-	save   *actor.PID
-	log    *slog.Logger
+	mu      sync.Mutex // guards st and fields against the CA write path's reads
+	name    relay.Name
+	st      *relay.State
+	main    *server.PV
+	fields  map[string]*server.PV // opened attribute PVs; nil until the first
+	pid     *actor.PID
+	system  *actor.ActorSystem
+	idx     *Index
+	subs    map[string]*actor.PIDSet // subscribers by field ("" for the value); the actor's alone
+	save    *actor.PID
+	log     *slog.Logger
+	metrics *metrics.Metrics
 }
 
 func (s *supervisor) Receive(ctx actor.Context) {
@@ -284,7 +288,7 @@ func (s *supervisor) lookup(ctx actor.Context, full string) (*relayBox, relay.Na
 
 // spawn starts the actor of a relay PV with state st.
 func (s *supervisor) spawn(ctx actor.Context, n relay.Name, st *relay.State) (*relayBox, error) {
-	b := &relayBox{name: n, st: st, system: s.system, idx: s.cfg.Index, save: s.cfg.Autosave, log: s.log}
+	b := &relayBox{name: n, st: st, system: s.system, idx: s.cfg.Index, save: s.cfg.Autosave, log: s.log, metrics: s.cfg.Metrics}
 	v := st.Value()
 	status, sev := st.Alarm()
 	pv, err := server.NewPV(n.PVName(), server.PVOptions{Type: n.NativeType(), Count: n.Count, Text: n.Kind == relay.Char,
@@ -558,6 +562,7 @@ func (b *relayBox) putValue(raw wire.Value) error {
 	if err := b.main.Post(v, server.Alarm{Status: status, Severity: sev}, stamp); err != nil {
 		return err
 	}
+	b.metrics.UpdateIn("relay")
 	b.notify("", false)
 	b.saved()
 	return nil

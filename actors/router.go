@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/pvhub/pvhub/ca/client"
+	"github.com/pvhub/pvhub/metrics"
 	"github.com/pvhub/pvhub/relay"
 )
 
@@ -30,6 +31,8 @@ type RouterConfig struct {
 	Logger *slog.Logger
 	// Dispatcher runs the router's and the external PV actors' mailboxes; nil: protoactor's default.
 	Dispatcher actor.Dispatcher
+	// Metrics counts updates; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewRouter returns the props of the router: the one place that maps a name to
@@ -113,7 +116,7 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 		e := r.pvs[m.Name]
 		if e == nil {
-			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher)), subs: map[string]bool{}}
+			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher, r.cfg.Metrics)), subs: map[string]bool{}}
 			r.pvs[m.Name] = e
 		}
 		e.subs[m.Subscriber.Id] = true
@@ -160,7 +163,7 @@ func (r *router) Receive(ctx actor.Context) {
 		e := r.pvs[m.Name]
 		if e == nil {
 			// A put to a PV nobody watches: an actor for it, lingering after.
-			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher)), subs: map[string]bool{}}
+			e = &external{pid: ctx.Spawn(newPVActor(m.Name, r.cfg.Client, r.cfg.Logger, r.cfg.Dispatcher, r.cfg.Metrics)), subs: map[string]bool{}}
 			r.pvs[m.Name] = e
 			e.gen++
 			root, self, tick := ctx.ActorSystem().Root, ctx.Self(), &lingerTick{name: m.Name, gen: e.gen}

@@ -3,10 +3,12 @@ package actors
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/metrics"
 	"github.com/pvhub/pvhub/plugins"
 )
 
@@ -20,6 +22,9 @@ type SubscriberConfig struct {
 	Logger  *slog.Logger
 	// Dispatcher runs the actor's mailbox; nil: protoactor's default.
 	Dispatcher actor.Dispatcher
+	// Metrics counts the transport's updates, coalescing, put errors and
+	// subscriptions; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // The requests a plugin makes, as messages to its subscriber actor.
@@ -53,29 +58,36 @@ type subscriber struct {
 	cfg   SubscriberConfig
 	names map[string]bool
 	out   *outbox
+	subs  *atomic.Int64 // the subscriptions gauge
 }
 
 func (s *subscriber) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.out = newOutbox(s.cfg.Deliver, s.cfg.Logger.With("transport", s.cfg.Name))
+		s.out = newOutbox(s.cfg.Deliver, s.cfg.Logger.With("transport", s.cfg.Name), s.cfg.Metrics, s.cfg.Name)
+		s.subs = s.cfg.Metrics.Subscriptions(s.cfg.Name)
 	case *actor.Stopping:
 		for n := range s.names {
 			ctx.Send(s.cfg.Router, &Unsubscribe{Name: n, Subscriber: ctx.Self()})
 		}
+		s.subs.Add(-int64(len(s.names)))
 		s.out.close()
 	case *PluginSubscribe:
 		// Always forwarded: a subscription is idempotent down the line, and the
 		// PV answers with its current state, which the plugin asks for (a
 		// restarted plugin subscribes again to names this actor still holds).
 		for _, n := range m.Names {
-			s.names[n] = true
+			if !s.names[n] {
+				s.names[n] = true
+				s.subs.Add(1)
+			}
 			ctx.Send(s.cfg.Router, &Subscribe{Name: n, Subscriber: ctx.Self()})
 		}
 	case *PluginUnsubscribe:
 		for _, n := range m.Names {
 			if s.names[n] {
 				delete(s.names, n)
+				s.subs.Add(-1)
 				ctx.Send(s.cfg.Router, &Unsubscribe{Name: n, Subscriber: ctx.Self()})
 			}
 		}
@@ -96,6 +108,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		r := plugins.PutResult{Name: m.Name, ID: m.ID}
 		if m.Err != nil {
 			r.Err = m.Err.Error()
+			s.cfg.Metrics.PutError(s.cfg.Name)
 		}
 		s.out.add(outKey{m.Name, 'p', m.ID}, r)
 	}
@@ -123,13 +136,16 @@ type outbox struct {
 	order     []outKey
 	pending   map[outKey]plugins.Event
 	coalesced uint64
+	metrics   *metrics.Metrics
+	transport string
 	closed    bool
 	wake      chan struct{}
 	done      chan struct{}
 }
 
-func newOutbox(deliver func([]plugins.Event) error, log *slog.Logger) *outbox {
-	o := &outbox{pending: map[outKey]plugins.Event{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newOutbox(deliver func([]plugins.Event) error, log *slog.Logger, m *metrics.Metrics, transport string) *outbox {
+	o := &outbox{pending: map[outKey]plugins.Event{}, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		metrics: m, transport: transport}
 	go o.send(deliver, log)
 	return o
 }
@@ -138,6 +154,7 @@ func (o *outbox) add(k outKey, e plugins.Event) {
 	o.mu.Lock()
 	if _, ok := o.pending[k]; ok {
 		o.coalesced++
+		o.metrics.Coalesced(o.transport, 1)
 	} else {
 		o.order = append(o.order, k)
 	}
@@ -178,6 +195,13 @@ func (o *outbox) send(deliver func([]plugins.Event) error, log *slog.Logger) {
 			failing = true
 		} else if err == nil {
 			failing = false
+			values := 0
+			for _, e := range batch {
+				if _, ok := e.(plugins.Value); ok {
+					values++
+				}
+			}
+			o.metrics.UpdatesOut(o.transport, values)
 		}
 		clear(batch)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/metrics"
 	"github.com/pvhub/pvhub/plugins"
 )
 
@@ -16,6 +17,7 @@ func TestOutboxCoalesces(t *testing.T) {
 	release := make(chan struct{})
 	got := make(chan []plugins.Event, 10)
 	first := true
+	m := metrics.New()
 	o := newOutbox(func(b []plugins.Event) error {
 		if first {
 			first = false
@@ -23,7 +25,7 @@ func TestOutboxCoalesces(t *testing.T) {
 		}
 		got <- append([]plugins.Event(nil), b...)
 		return nil
-	}, slog.New(slog.DiscardHandler))
+	}, slog.New(slog.DiscardHandler), m, "ws")
 	defer o.close()
 	o.add(outKey{"A", 'v', 0}, plugins.Value{Name: "A", Data: plugins.Float64s(-1)})
 	time.Sleep(20 * time.Millisecond) // the sender is now blocked in deliver
@@ -58,5 +60,11 @@ func TestOutboxCoalesces(t *testing.T) {
 	}
 	if n := o.coalescedCount(); n != 9999 {
 		t.Errorf("%d coalesced, want 9999", n)
+	}
+	if n := m.Count("pvhub_updates_coalesced_total", "ws"); n != 9999 {
+		t.Errorf("pvhub_updates_coalesced_total{transport=ws} = %v, want 9999", n)
+	}
+	if n := m.Count("pvhub_updates_out_total", "ws"); n != 2 {
+		t.Errorf("pvhub_updates_out_total{transport=ws} = %v, want 2 (one per batch)", n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
 	"github.com/pvhub/pvhub/config"
+	"github.com/pvhub/pvhub/metrics"
 )
 
 // collector is a subscriber actor that records the events it receives.
@@ -265,5 +266,61 @@ func TestRulesChanged(t *testing.T) {
 	}
 	if err := f.rt.Put(f.ctx, "RELAY:rw_f1", dbl(3)); err == nil || !strings.Contains(err.Error(), "write denied by no write.allow pattern matches") {
 		t.Errorf("put denied by the new rules: %v", err)
+	}
+}
+
+// TestMetrics: the runtime's metrics follow relay puts, external PVs, the
+// relay's PV count and the autosave; Ready says when it serves.
+func TestMetrics(t *testing.T) {
+	iocPort := catest.FreePort(t)
+	mustIOC(t, iocPort)
+	m := metrics.New()
+	f := start(t, func(o *Options) {
+		o.Client = client.Config{AddrList: []netip.AddrPort{netip.AddrPortFrom(client.Loopback, uint16(iocPort))}, NoRepeater: true}
+		o.Metrics = m
+		o.Relay.AutosavePath = t.TempDir() + "/relay.json"
+		o.Relay.AutosavePeriod = time.Hour // written only at Close
+	})
+	if err := f.rt.Ready(); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if got := m.Count("pvhub_autosave_age_seconds", ""); got != 0 {
+		t.Errorf("autosave age before any change: %v", got)
+	}
+	for i := range 3 {
+		if err := f.rt.Put(f.ctx, "RELAY:m_f1", dbl(float64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.Count("pvhub_updates_in_total", "relay"); got != 3 {
+		t.Errorf("relay updates in: %v, want 3", got)
+	}
+	if got := m.Count("pvhub_relay_pvs", ""); got != 1 {
+		t.Errorf("relay PVs: %v, want 1", got)
+	}
+	waitUntil(t, "an unsaved change to age", func() bool { return m.Count("pvhub_autosave_age_seconds", "") > 0 })
+	col := &collector{ch: make(chan struct{}, 1)}
+	sub := f.rt.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return col }))
+	f.rt.Subscribe("IOC:temp", sub)
+	col.waitFor(t, "value(20.500,NO_ALARM)")
+	if got := m.Count("pvhub_external_pvs", "connected"); got != 1 {
+		t.Errorf("connected external PVs: %v, want 1", got)
+	}
+	if got := m.Count("pvhub_updates_in_total", "external"); got < 1 {
+		t.Errorf("external updates in: %v", got)
+	}
+	if got := m.Count("pvhub_ca_circuits", "client"); got != 1 {
+		t.Errorf("client circuits: %v, want 1", got)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pvhub/pvhub/ca/client"
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
+	"github.com/pvhub/pvhub/metrics"
 	"github.com/pvhub/pvhub/relay"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// Transports are the transport plugins to run.
 	Transports []TransportOptions
 	Logger     *slog.Logger
+	// Metrics, when not nil, receives the runtime's metrics (updates, PVs,
+	// subscriptions, circuits, plugin restarts, the autosave's age).
+	Metrics *metrics.Metrics
 }
 
 // prefixRules allow writes to the relay prefix only: pvhub's default.
@@ -66,6 +70,7 @@ type Runtime struct {
 	log        *slog.Logger
 	system     *actor.ActorSystem
 	dispatch   *actors.Dispatcher // runs the busy actors' mailboxes
+	unsaved    atomic.Int64       // see actors.AutosaveConfig.Unsaved
 	index      *actors.Index
 	sup        *actor.PID
 	save       *actor.PID
@@ -125,6 +130,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return log.With("component", "actors")
 	}))
 	r.dispatch = actors.NewDispatcher(max(4, 2*goruntime.GOMAXPROCS(0)), 300)
+	r.observe()
 	ccfg := r.opts.Client
 	ccfg.Logger = r.log.With("component", "ca-client")
 	c, err := client.New(ccfg)
@@ -148,10 +154,10 @@ func (r *Runtime) Start(ctx context.Context) error {
 	}
 	ro := r.opts.Relay
 	if ro.AutosavePath != "" {
-		r.save = r.system.Root.Spawn(actors.NewAutosave(actors.AutosaveConfig{Path: ro.AutosavePath, Period: ro.AutosavePeriod, Logger: r.log}))
+		r.save = r.system.Root.Spawn(actors.NewAutosave(actors.AutosaveConfig{Path: ro.AutosavePath, Period: ro.AutosavePeriod, Logger: r.log, Unsaved: &r.unsaved}))
 	}
 	r.sup = r.system.Root.Spawn(actors.NewRelaySupervisor(actors.RelayConfig{Prefix: ro.Prefix, MaxPVs: ro.MaxPVs,
-		MaxElements: ro.MaxElements, Index: r.index, Autosave: r.save, Logger: r.log, Dispatcher: r.dispatch}))
+		MaxElements: ro.MaxElements, Index: r.index, Autosave: r.save, Logger: r.log, Dispatcher: r.dispatch, Metrics: r.opts.Metrics}))
 	if ro.AutosavePath != "" {
 		if err := r.restore(); err != nil {
 			r.stopActors()
@@ -213,7 +219,7 @@ func (r *Runtime) restore() error {
 
 func (r *Runtime) startRouter() {
 	r.router = r.system.Root.Spawn(actors.NewRouter(actors.RouterConfig{Relay: r.sup, Prefix: r.opts.Relay.Prefix,
-		Client: r.client, Rules: r.opts.Write, Linger: r.opts.Linger, Logger: r.log, Dispatcher: r.dispatch}))
+		Client: r.client, Rules: r.opts.Write, Linger: r.opts.Linger, Logger: r.log, Dispatcher: r.dispatch, Metrics: r.opts.Metrics}))
 }
 
 // System returns the actor system, in which transports spawn their subscriber
@@ -378,4 +384,53 @@ func (s *source) Open(ctx context.Context, name string) (*server.PV, error) {
 	}
 	o := res.(*actors.Opened)
 	return o.PV, o.Err
+}
+
+// observe registers the gauges read at each scrape.
+func (r *Runtime) observe() {
+	o := metrics.Observed{
+		RelayPVs: r.index.Len,
+		ServerCircuits: func() int {
+			if srv := r.Server(); srv != nil {
+				return srv.Clients()
+			}
+			return 0
+		},
+		ClientCircuits: func() int {
+			r.mu.Lock()
+			c := r.client
+			r.mu.Unlock()
+			if c == nil {
+				return 0
+			}
+			return c.Circuits()
+		},
+	}
+	if r.opts.Relay.Enabled && r.opts.Relay.AutosavePath != "" {
+		o.AutosaveAge = func() float64 { return actors.UnsavedAge(&r.unsaved, time.Now()).Seconds() }
+	}
+	r.opts.Metrics.Observe(o)
+}
+
+// Ready reports why the runtime does not serve yet (nil when it does): the
+// relay's CA server is bound, and every transport plugin runs.
+func (r *Runtime) Ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || r.closed {
+		return errors.New("not running")
+	}
+	if r.opts.Relay.Enabled && r.srv == nil {
+		return errors.New("the relay's CA server is not bound")
+	}
+	var down []string
+	for _, tr := range r.transports {
+		if tr.sup.Current() == nil {
+			down = append(down, tr.name)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("transport plugins not running: %s", strings.Join(down, ", "))
+	}
+	return nil
 }

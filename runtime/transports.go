@@ -57,7 +57,7 @@ func (r *Runtime) startTransports(ctx context.Context) error {
 		log := r.log.With("transport", t.Name)
 		tr := &transport{name: t.Name}
 		root := r.system.Root
-		tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log, Dispatcher: r.dispatch,
+		tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log, Dispatcher: r.dispatch, Metrics: r.opts.Metrics,
 			Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
 		tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
 			Command: t.Command,
@@ -67,7 +67,10 @@ func (r *Runtime) startTransports(ctx context.Context) error {
 				log.Info("transport plugin running", "pid", p.Pid())
 				root.Send(tr.sub, &actors.Replay{})
 			},
-			OnExit: func(err error) { log.Warn("transport plugin exited; restarting it", "error", err) },
+			OnExit: func(err error) {
+				log.Warn("transport plugin exited; restarting it", "error", err)
+				r.opts.Metrics.PluginRestart(t.Name)
+			},
 		})
 		if err := tr.sup.Start(ctx); err != nil {
 			_ = root.StopFuture(tr.sub).Wait()

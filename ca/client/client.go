@@ -179,6 +179,14 @@ func (c *Client) research(ch *Channel) {
 	}
 }
 
+// Circuits returns the number of circuits open or opening to servers (name
+// servers included).
+func (c *Client) Circuits() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.circuits) + len(c.nameSrv)
+}
+
 // Channels returns the number of open channels.
 func (c *Client) Channels() int {
 	c.mu.Lock()
