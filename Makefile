@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run test test-deps bench fuzz lint fmt clean
+.PHONY: help build run test test-deps bench fuzz lint fmt docs clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ lint: ## go vet and a gofmt check.
 
 fmt: ## Format the Go sources.
 	gofmt -w $$(git ls-files '*.go')
+
+docs: ## Regenerate docs/configuration.md from package config (a test fails when it is stale).
+	$(GO) test ./config -run '^TestReferenceUpToDate$$' -count=1 -update
 
 clean: ## Remove build output.
 	rm -rf $(BIN)

@@ -29,6 +29,17 @@ type Config struct {
 	Write WriteConfig
 	// Log configures the daemon's log.
 	Log LogConfig
+	// Metrics configures the metrics and health endpoints.
+	Metrics MetricsConfig
+}
+
+// MetricsConfig configures the HTTP listener of /metrics, /healthz and
+// /readyz (keys metrics.*).
+type MetricsConfig struct {
+	// Enabled serves them (metrics.enabled, default true).
+	Enabled bool
+	// Listen is host:port (metrics.listen, default 127.0.0.1:8088).
+	Listen string
 }
 
 // RelayConfig configures the relay (keys relay.*).
@@ -211,6 +222,7 @@ func Default() *Config {
 		},
 		Transports: map[string]TransportConfig{},
 		Log:        LogConfig{Level: "info", Format: "text"},
+		Metrics:    MetricsConfig{Enabled: true, Listen: "127.0.0.1:8088"},
 	}
 	for name, listen := range builtinTransports {
 		c.Transports[name] = TransportConfig{Enabled: true, Listen: listen}
@@ -348,13 +360,13 @@ func (c *Config) validate(p *problems) {
 		p.add("ca.intf_addr_list", "0.0.0.0 (every interface) cannot be combined with other addresses")
 	}
 	if ca.BeaconPeriod < minBeaconPeriod {
-		p.bad("ca.beacon_period", "a duration of at least 100ms", ca.BeaconPeriod)
+		p.bad("ca.beacon_period", wantMin100ms, ca.BeaconPeriod)
 	}
 	if ca.ConnTimeout < minConnTimeout {
-		p.bad("ca.conn_timeout", "a duration of at least 100ms", ca.ConnTimeout)
+		p.bad("ca.conn_timeout", wantMin100ms, ca.ConnTimeout)
 	}
 	if ca.MaxSearchPeriod < minMaxSearchPeriod {
-		p.bad("ca.max_search_period", "a duration of at least 1m", ca.MaxSearchPeriod)
+		p.bad("ca.max_search_period", wantMin1m, ca.MaxSearchPeriod)
 	}
 	if ca.MaxArrayBytes != 0 && ca.MaxArrayBytes < minMaxArrayBytes {
 		p.bad("ca.max_array_bytes", wantMaxArrayBytes, ca.MaxArrayBytes)
@@ -404,6 +416,13 @@ func (c *Config) validateTransports(p *problems) {
 				p.add(key+".listen", "%q is also transports.%s.listen", t.Listen, other)
 			}
 			listeners[t.Listen] = name
+		}
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if reason := checkListen(l); reason != "" {
+			p.add("metrics.listen", "%s", reason)
+		} else if other, dup := listeners[l]; dup && c.Metrics.Enabled {
+			p.add("metrics.listen", "%q is also transports.%s.listen", l, other)
 		}
 	}
 }
@@ -520,6 +539,8 @@ const (
 	wantList             = "a list of strings"
 	wantPositiveDuration = "a positive duration such as 30s"
 	wantDuration         = "a duration such as 30s"
+	wantMin100ms         = "a duration of at least 100ms"
+	wantMin1m            = "a duration of at least 1m"
 	wantMapping          = "a mapping of keys"
 	wantLogLevel         = "one of debug, info, warn, error"
 	wantLogFormat        = "text or json"

@@ -65,6 +65,14 @@
 //	relay.max_pvs: must be a positive integer, got "ten" (from PVHUB_RELAY__MAX_PVS)
 //	relay.prefx: unknown key (did you mean relay.prefix?) (from /etc/pvhub.yaml)
 //
+// # Reference
+//
+// Reference renders docs/configuration.md: every key with its type, default,
+// environment variables and reload behaviour, taken from the code, and its
+// description, taken from the comment above the key in pvhub.example.yaml. A
+// key without a comment there makes Reference fail. `make docs` rewrites the
+// file, and a test fails while it is stale.
+//
 // # Reload
 //
 // On SIGHUP the daemon loads the configuration again and compares it with Diff.

@@ -20,6 +20,27 @@ const (
 	kindList
 )
 
+// String names the kind as the configuration reference does.
+func (k kind) String() string {
+	switch k {
+	case kindBool:
+		return "bool"
+	case kindInt:
+		return "integer"
+	case kindString:
+		return "text"
+	case kindDuration:
+		return "duration"
+	case kindList:
+		return "list"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// kindWant is the "must be <want>" phrase of a field that gives none.
+var kindWant = map[kind]string{kindBool: wantBool, kindInt: wantInt, kindString: wantString,
+	kindDuration: wantDuration, kindList: wantList}
+
 // field is one typed key (transports.<name>.* aside).
 type field struct {
 	key  string
@@ -50,10 +71,10 @@ var fields = []field{
 	{key: "ca.beacon_addr_list", kind: kindList, ptr: func(c *Config) any { return &c.CA.BeaconAddrList }},
 	{key: "ca.auto_beacon_addr_list", kind: kindBool, ptr: func(c *Config) any { return &c.CA.AutoBeaconAddrList }},
 	{key: "ca.beacon_port", kind: kindInt, want: wantPort, derived: true, ptr: func(c *Config) any { return &c.CA.BeaconPort }},
-	{key: "ca.beacon_period", kind: kindDuration, ptr: func(c *Config) any { return &c.CA.BeaconPeriod }},
+	{key: "ca.beacon_period", kind: kindDuration, want: wantMin100ms, ptr: func(c *Config) any { return &c.CA.BeaconPeriod }},
 	{key: "ca.repeater_port", kind: kindInt, want: wantPort, ptr: func(c *Config) any { return &c.CA.RepeaterPort }},
-	{key: "ca.conn_timeout", kind: kindDuration, ptr: func(c *Config) any { return &c.CA.ConnTimeout }},
-	{key: "ca.max_search_period", kind: kindDuration, ptr: func(c *Config) any { return &c.CA.MaxSearchPeriod }},
+	{key: "ca.conn_timeout", kind: kindDuration, want: wantMin100ms, ptr: func(c *Config) any { return &c.CA.ConnTimeout }},
+	{key: "ca.max_search_period", kind: kindDuration, want: wantMin1m, ptr: func(c *Config) any { return &c.CA.MaxSearchPeriod }},
 	{key: "ca.max_array_bytes", kind: kindInt, want: wantMaxArrayBytes, ptr: func(c *Config) any { return &c.CA.MaxArrayBytes }},
 
 	{key: "write.allow", kind: kindList, derived: true, ptr: func(c *Config) any { return &c.Write.Allow }},
@@ -61,6 +82,9 @@ var fields = []field{
 
 	{key: "log.level", kind: kindString, want: wantLogLevel, ptr: func(c *Config) any { return &c.Log.Level }},
 	{key: "log.format", kind: kindString, want: wantLogFormat, ptr: func(c *Config) any { return &c.Log.Format }},
+
+	{key: "metrics.enabled", kind: kindBool, ptr: func(c *Config) any { return &c.Metrics.Enabled }},
+	{key: "metrics.listen", kind: kindString, ptr: func(c *Config) any { return &c.Metrics.Listen }},
 }
 
 // transportKeys are the typed keys of every transports.<name>.
@@ -71,8 +95,7 @@ var fieldByKey = func() map[string]*field {
 	for i := range fields {
 		f := &fields[i]
 		if f.want == "" {
-			f.want = map[kind]string{kindBool: wantBool, kindInt: wantInt, kindString: wantString,
-				kindDuration: wantDuration, kindList: wantList}[f.kind]
+			f.want = kindWant[f.kind]
 		}
 		m[f.key] = f
 	}

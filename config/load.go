@@ -353,6 +353,72 @@ func dedupEnviron(environ []string) []string {
 	return out
 }
 
+// epicsVar is a configuration key that standard EPICS variables set.
+type epicsVar struct {
+	key string
+	// names are the variables, in order of preference: the first one set wins.
+	names []string
+	// conv turns the variable's (trimmed, non-blank) text into the key's value,
+	// or a badValue.
+	conv func(string) any
+}
+
+// epicsVars lists every key that an EPICS variable sets, in the order of fields.
+var epicsVars = []epicsVar{
+	{"ca.server_port", []string{"EPICS_CAS_SERVER_PORT", "EPICS_CA_SERVER_PORT"}, epicsText},
+	{"ca.search_port", []string{"EPICS_CA_SERVER_PORT"}, epicsText},
+	{"ca.addr_list", []string{"EPICS_CA_ADDR_LIST"}, epicsText},
+	{"ca.auto_addr_list", []string{"EPICS_CA_AUTO_ADDR_LIST"}, epicsYesNo},
+	{"ca.name_servers", []string{"EPICS_CA_NAME_SERVERS"}, epicsText},
+	{"ca.intf_addr_list", []string{"EPICS_CAS_INTF_ADDR_LIST"}, epicsText},
+	{"ca.ignore_addr_list", []string{"EPICS_CAS_IGNORE_ADDR_LIST"}, epicsText},
+	{"ca.beacon_addr_list", []string{"EPICS_CAS_BEACON_ADDR_LIST"}, epicsText},
+	{"ca.auto_beacon_addr_list", []string{"EPICS_CAS_AUTO_BEACON_ADDR_LIST"}, epicsYesNo},
+	{"ca.beacon_port", []string{"EPICS_CAS_BEACON_PORT"}, epicsText},
+	{"ca.beacon_period", []string{"EPICS_CAS_BEACON_PERIOD", "EPICS_CA_BEACON_PERIOD"}, epicsSeconds(minBeaconPeriod)},
+	{"ca.repeater_port", []string{"EPICS_CA_REPEATER_PORT"}, epicsText},
+	{"ca.conn_timeout", []string{"EPICS_CA_CONN_TMO"}, epicsSeconds(minConnTimeout)},
+	{"ca.max_search_period", []string{"EPICS_CA_MAX_SEARCH_PERIOD"}, epicsSeconds(minMaxSearchPeriod)},
+	{"ca.max_array_bytes", []string{"EPICS_CA_MAX_ARRAY_BYTES"}, epicsArrayBytes},
+}
+
+// epicsNames returns the EPICS variables that set key, in order of
+// preference; none for most keys.
+func epicsNames(key string) []string {
+	for _, e := range epicsVars {
+		if e.key == key {
+			return e.names
+		}
+	}
+	return nil
+}
+
+// epicsText passes the text on, to be decoded as the key's type.
+func epicsText(s string) any { return s }
+
+// epicsYesNo reads a libca YES/NO flag: false when the text contains "no".
+func epicsYesNo(s string) any { return !strings.Contains(strings.ToLower(s), "no") }
+
+// epicsSeconds reads a period in seconds, raised to lo as libca does.
+func epicsSeconds(lo time.Duration) func(string) any {
+	return func(s string) any {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || f <= 0 || f > 1e6 {
+			return badValue("must be a positive number of seconds, got " + strconv.Quote(s))
+		}
+		return max(time.Duration(f*float64(time.Second)), lo)
+	}
+}
+
+// epicsArrayBytes reads EPICS_CA_MAX_ARRAY_BYTES, raised to libca's minimum.
+func epicsArrayBytes(s string) any {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return badValue("must be a positive integer, got " + strconv.Quote(s))
+	}
+	return max(n, minMaxArrayBytes)
+}
+
 // epicsLayer maps the EPICS variables of environ to configuration keys. It
 // returns a flat map and the variable behind each key.
 func epicsLayer(environ []string) (map[string]any, map[string]string) {
@@ -365,47 +431,13 @@ func epicsLayer(environ []string) (map[string]any, map[string]string) {
 		}
 	}
 	flat, origin := map[string]any{}, map[string]string{}
-	put := func(key string, conv func(string) any, names ...string) {
-		for _, n := range names {
+	for _, e := range epicsVars {
+		for _, n := range e.names {
 			if v, ok := vars[n]; ok {
-				flat[key], origin[key] = conv(v), n
-				return
+				flat[e.key], origin[e.key] = e.conv(v), n
+				break
 			}
 		}
 	}
-	text := func(s string) any { return s }
-	yesNo := func(s string) any { return !strings.Contains(strings.ToLower(s), "no") }
-	seconds := func(lo time.Duration) func(string) any {
-		return func(s string) any {
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil || math.IsNaN(f) || f <= 0 || f > 1e6 {
-				return badValue("must be a positive number of seconds, got " + strconv.Quote(s))
-			}
-			return max(time.Duration(f*float64(time.Second)), lo)
-		}
-	}
-	arrayBytes := func(s string) any {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return badValue("must be a positive integer, got " + strconv.Quote(s))
-		}
-		return max(n, minMaxArrayBytes)
-	}
-
-	put("ca.server_port", text, "EPICS_CAS_SERVER_PORT", "EPICS_CA_SERVER_PORT")
-	put("ca.search_port", text, "EPICS_CA_SERVER_PORT")
-	put("ca.addr_list", text, "EPICS_CA_ADDR_LIST")
-	put("ca.auto_addr_list", yesNo, "EPICS_CA_AUTO_ADDR_LIST")
-	put("ca.name_servers", text, "EPICS_CA_NAME_SERVERS")
-	put("ca.intf_addr_list", text, "EPICS_CAS_INTF_ADDR_LIST")
-	put("ca.ignore_addr_list", text, "EPICS_CAS_IGNORE_ADDR_LIST")
-	put("ca.beacon_addr_list", text, "EPICS_CAS_BEACON_ADDR_LIST")
-	put("ca.auto_beacon_addr_list", yesNo, "EPICS_CAS_AUTO_BEACON_ADDR_LIST")
-	put("ca.beacon_port", text, "EPICS_CAS_BEACON_PORT")
-	put("ca.beacon_period", seconds(minBeaconPeriod), "EPICS_CAS_BEACON_PERIOD", "EPICS_CA_BEACON_PERIOD")
-	put("ca.repeater_port", text, "EPICS_CA_REPEATER_PORT")
-	put("ca.conn_timeout", seconds(minConnTimeout), "EPICS_CA_CONN_TMO")
-	put("ca.max_search_period", seconds(minMaxSearchPeriod), "EPICS_CA_MAX_SEARCH_PERIOD")
-	put("ca.max_array_bytes", arrayBytes, "EPICS_CA_MAX_ARRAY_BYTES")
 	return flat, origin
 }
