@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 
@@ -54,45 +55,98 @@ func (h *pluginHost) Put(name string, value plugins.Data, id uint64) {
 // replayed to the new process.
 func (r *Runtime) startTransports(ctx context.Context) error {
 	for _, t := range r.opts.Transports {
-		log := r.log.With("transport", t.Name)
-		tr := &transport{name: t.Name}
-		root := r.system.Root
-		tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log, Dispatcher: r.dispatch, Metrics: r.opts.Metrics,
-			Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
-		tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
-			Command: t.Command,
-			Config:  plugins.Config{Name: t.Name, Options: t.Options, Logger: log, RelayPrefix: r.relayPrefix()},
-			Host:    &pluginHost{root: root, sub: tr.sub},
-			OnStart: func(p *plugins.Process) {
-				log.Info("transport plugin running", "pid", p.Pid())
-				root.Send(tr.sub, &actors.Replay{})
-			},
-			OnExit: func(err error) {
-				log.Warn("transport plugin exited; restarting it", "error", err)
-				r.opts.Metrics.PluginRestart(t.Name)
-			},
-		})
-		if err := tr.sup.Start(ctx); err != nil {
-			_ = root.StopFuture(tr.sub).Wait()
+		if err := r.startTransport(ctx, t); err != nil {
 			r.stopTransports()
-			return fmt.Errorf("transport %s: %w", t.Name, err)
+			return err
 		}
-		r.transports = append(r.transports, tr)
 	}
+	return nil
+}
+
+// startTransport starts one transport and its subscriber actor.
+func (r *Runtime) startTransport(ctx context.Context, t TransportOptions) error {
+	log := r.log.With("transport", t.Name)
+	tr := &transport{name: t.Name}
+	root := r.system.Root
+	tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log,
+		Dispatcher: r.dispatch, Metrics: r.opts.Metrics,
+		Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
+	tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
+		Command: t.Command,
+		Config:  plugins.Config{Name: t.Name, Options: t.Options, Logger: log, RelayPrefix: r.relayPrefix()},
+		Host:    &pluginHost{root: root, sub: tr.sub},
+		OnStart: func(p *plugins.Process) {
+			log.Info("transport plugin running", "pid", p.Pid())
+			root.Send(tr.sub, &actors.Replay{})
+		},
+		OnExit: func(err error) {
+			log.Warn("transport plugin exited; restarting it", "error", err)
+			r.opts.Metrics.PluginRestart(t.Name)
+		},
+	})
+	if err := tr.sup.Start(ctx); err != nil {
+		_ = root.StopFuture(tr.sub).Wait()
+		return fmt.Errorf("transport %s: %w", t.Name, err)
+	}
+	r.transports = append(r.transports, tr)
 	return nil
 }
 
 // stopTransports stops the plugins and then their subscriber actors.
 func (r *Runtime) stopTransports() {
 	for _, tr := range r.transports {
-		_ = tr.sup.Close()
-		_ = r.system.Root.StopFuture(tr.sub).Wait()
+		r.stopTransport(tr)
 	}
 	r.transports = nil
 }
 
+func (r *Runtime) stopTransport(tr *transport) {
+	_ = tr.sup.Close()
+	_ = r.system.Root.StopFuture(tr.sub).Wait()
+}
+
+// SetTransports makes the running transports those of ts, by name: it stops
+// the running ones that ts leaves out and starts those of ts that do not run
+// (a reload that enables or disables transports). A transport that runs keeps
+// its options. It returns the errors of the transports that did not start.
+func (r *Runtime) SetTransports(ctx context.Context, ts []TransportOptions) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || r.closed {
+		return errors.New("runtime: not running")
+	}
+	want := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		want[t.Name] = true
+	}
+	kept := r.transports[:0]
+	running := map[string]bool{}
+	for _, tr := range r.transports {
+		if want[tr.name] {
+			kept = append(kept, tr)
+			running[tr.name] = true
+			continue
+		}
+		r.stopTransport(tr)
+		r.log.Info("transport stopped", "transport", tr.name)
+	}
+	r.transports = kept
+	var errs []error
+	for _, t := range ts {
+		if running[t.Name] {
+			continue
+		}
+		if err := r.startTransport(ctx, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // TransportPID returns the pid of the running process of a transport, or 0.
 func (r *Runtime) TransportPID(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, tr := range r.transports {
 		if tr.name == name {
 			if p := tr.sup.Current(); p != nil {

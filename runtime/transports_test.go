@@ -112,3 +112,56 @@ func TestTransportPlugin(t *testing.T) {
 		}
 	}
 }
+
+// TestSetTransports enables and disables transports on a running runtime, as
+// a reload does: a new one starts (its subscription creates a relay PV), a
+// removed one stops with its process, one that stays keeps its process.
+func TestSetTransports(t *testing.T) {
+	bin := testPlugin(t)
+	echo := func(name, pv string) TransportOptions {
+		return TransportOptions{Name: name, Command: func() *exec.Cmd { return exec.Command(bin) },
+			Options: map[string]any{"subscribe": []any{pv}}}
+	}
+	a, b := echo("a", "RELAY:froma_f1"), echo("b", "RELAY:fromb_f1")
+	f := start(t, func(o *Options) { o.Transports = []TransportOptions{a} })
+	pidA := f.rt.TransportPID("a")
+	if pidA == 0 {
+		t.Fatal("transport a is not running")
+	}
+	if err := f.rt.SetTransports(f.ctx, []TransportOptions{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		names, _ := f.rt.RelayNames()
+		if slices.Contains(names, "RELAY:fromb_f1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transport b's subscription did not reach the relay: %v", names)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pidB := f.rt.TransportPID("b")
+	if f.rt.TransportPID("a") != pidA || pidB == 0 {
+		t.Fatalf("pids after enabling b: a %d (was %d), b %d", f.rt.TransportPID("a"), pidA, pidB)
+	}
+	if err := f.rt.Ready(); err != nil {
+		t.Errorf("Ready: %v", err)
+	}
+	if err := f.rt.SetTransports(f.ctx, []TransportOptions{b}); err != nil {
+		t.Fatal(err)
+	}
+	if f.rt.TransportPID("a") != 0 || f.rt.TransportPID("b") != pidB {
+		t.Fatalf("pids after disabling a: a %d, b %d (was %d)", f.rt.TransportPID("a"), f.rt.TransportPID("b"), pidB)
+	}
+	for deadline := time.Now().Add(10 * time.Second); alive(pidA); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the process of transport a (%d) still runs", pidA)
+		}
+	}
+	bad := TransportOptions{Name: "c", Command: func() *exec.Cmd { return exec.Command(bin) }, Options: map[string]any{"fail": "no port for c"}}
+	if err := f.rt.SetTransports(f.ctx, []TransportOptions{b, bad}); err == nil || !strings.Contains(err.Error(), "no port for c") {
+		t.Errorf("a transport that fails to start: %v", err)
+	}
+}

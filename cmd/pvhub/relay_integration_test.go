@@ -142,6 +142,7 @@ type relayProc struct {
 	port     int      // CA server port, UDP and TCP
 	repeater int      // the stub repeater's port: the daemon's beacons and repeater, the clients' repeater
 	autosave string   // relay.autosave.path
+	metrics  string   // metrics.listen
 	extra    []string // further PVHUB_ variables
 	env      *catest.Env
 	drv      *catest.CDriver
@@ -158,7 +159,8 @@ func newRelay(t *testing.T, extra ...string) *relayProc {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	r := &relayProc{t: t, bin: pvhubBinary(t), port: catest.FreePort(t), repeater: catest.StubRepeater(t),
-		autosave: filepath.Join(t.TempDir(), "relay.json"), extra: extra, drv: drv, ctx: ctx}
+		autosave: filepath.Join(t.TempDir(), "relay.json"), extra: extra, drv: drv, ctx: ctx,
+		metrics: "127.0.0.1:" + strconv.Itoa(catest.FreePort(t))}
 	r.env = &catest.Env{ServerPort: r.port, RepeaterPort: r.repeater}
 	return r
 }
@@ -186,6 +188,8 @@ func (r *relayProc) environ() []string {
 		"PVHUB_TRANSPORTS__WEBSOCKET__ENABLED=false",
 		"PVHUB_TRANSPORTS__SSE__ENABLED=false",
 		"PVHUB_TRANSPORTS__MQTT__ENABLED=false",
+		// Metrics on a port of this daemon's own.
+		"PVHUB_METRICS__LISTEN="+r.metrics,
 	)
 	return append(env, r.extra...)
 }

@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/pvhub/pvhub/metrics"
 
 	"github.com/pvhub/pvhub/config"
 	"github.com/pvhub/pvhub/runtime"
@@ -85,10 +90,20 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 		log.Error("pvhub cannot start", "error", err)
 		return 1
 	}
-	rt, err := newRuntime(cfg, rules, transports, log)
+	m := metrics.New()
+	rt, err := newRuntime(cfg, rules, transports, m, log)
 	if err != nil {
 		log.Error("pvhub cannot start", "error", err)
 		return 1
+	}
+	if cfg.Metrics.Enabled {
+		// Before the runtime starts: /readyz answers 503 until it serves.
+		stop, err := serveMetrics(cfg.Metrics.Listen, m, rt.Ready, log)
+		if err != nil {
+			log.Error("pvhub cannot start", "error", err)
+			return 1
+		}
+		defer stop()
 	}
 	if err := rt.Start(context.Background()); err != nil {
 		log.Error("pvhub cannot start", "error", err)
@@ -103,6 +118,11 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 		cfg = reload(cfg, opts, log)
 		rules.Set(cfg.Write)
 		rt.RulesChanged()
+		if ts, err := transportOptions(cfg, builtinTransports(), log); err != nil {
+			log.Error("reload: transports", "error", err)
+		} else if err := rt.SetTransports(context.Background(), ts); err != nil {
+			log.Error("reload: a transport did not start", "error", err)
+		}
 	}
 	if err := rt.Close(); err != nil {
 		log.Error("shutdown", "error", err)
@@ -113,7 +133,7 @@ func serve(args []string, environ []string, stderr io.Writer, signals <-chan os.
 }
 
 // newRuntime maps the configuration onto the runtime's options.
-func newRuntime(cfg *config.Config, rules *config.WriteRules, transports []runtime.TransportOptions, log *slog.Logger) (*runtime.Runtime, error) {
+func newRuntime(cfg *config.Config, rules *config.WriteRules, transports []runtime.TransportOptions, m *metrics.Metrics, log *slog.Logger) (*runtime.Runtime, error) {
 	scfg, err := cfg.ServerConfig()
 	if err != nil {
 		return nil, err
@@ -131,7 +151,28 @@ func newRuntime(cfg *config.Config, rules *config.WriteRules, transports []runti
 		Write:      rules,
 		Transports: transports,
 		Logger:     log,
+		Metrics:    m,
 	})
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz on listen until the
+// returned function is called.
+func serveMetrics(listen string, m *metrics.Metrics, ready func() error, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s: %w", listen, err)
+	}
+	srv := &http.Server{Handler: m.Handler(ready), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 // reload reads the configuration again and logs what changed: changes that
@@ -165,9 +206,10 @@ func reload(old *config.Config, opts config.LoadOptions, log *slog.Logger) *conf
 	return &next
 }
 
-// configCmd implements `pvhub config check FILE` and `pvhub config print`.
+// configCmd implements `pvhub config check FILE`, `pvhub config print` and
+// `pvhub config reference`.
 func configCmd(args []string, environ []string, stdout, stderr io.Writer) int {
-	usage := "Usage: pvhub config check FILE | pvhub config print [-config FILE] [-set key=value]...\n"
+	usage := "Usage: pvhub config check FILE | pvhub config print [-config FILE] [-set key=value]... | pvhub config reference\n"
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -204,6 +246,18 @@ func configCmd(args []string, environ []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		_, _ = stdout.Write(y)
+		return 0
+	case "reference":
+		if len(args) != 1 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		ref, err := config.Reference()
+		if err != nil {
+			fmt.Fprintf(stderr, "pvhub config reference: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(ref)
 		return 0
 	}
 	fmt.Fprintf(stderr, "pvhub config: unknown command %q\n%s", args[0], usage)

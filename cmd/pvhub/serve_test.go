@@ -64,6 +64,7 @@ func TestServeReload(t *testing.T) {
 		"PVHUB_TRANSPORTS__WEBSOCKET__ENABLED=false",
 		"PVHUB_TRANSPORTS__SSE__ENABLED=false",
 		"PVHUB_TRANSPORTS__MQTT__ENABLED=false",
+		"PVHUB_METRICS__ENABLED=false",
 	}
 	logs := &syncBuf{}
 	sigs := make(chan os.Signal, 1)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -184,6 +186,21 @@ func TestIntegrationWebSocketPlugin(t *testing.T) {
 	r.putc("RELAY:ws_f1", "8")
 	ws2.until("a new value after the restart", valueIs("RELAY:ws_f1", 8))
 
+	// The metrics and health endpoints saw it all.
+	if code, body := httpGet(t, "http://"+r.metrics+"/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+	if code, body := httpGet(t, "http://"+r.metrics+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	_, body := httpGet(t, "http://"+r.metrics+"/metrics")
+	for _, want := range []string{`pvhub_plugin_restarts_total{transport="websocket"} 1`, "pvhub_relay_pvs 1",
+		`pvhub_subscriptions{transport="websocket"} 1`, `pvhub_ca_circuits{side="server"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	pids := pluginPIDs(r.proc.Stderr())
 	r.stop()
 	for _, pid := range pids {
@@ -198,8 +215,8 @@ func TestIntegrationWebSocketPlugin(t *testing.T) {
 }
 
 // iocStandIn is our CA server serving two PVs on a port of its own, as an IOC
-// would: IOC:temp (a double with units, precision and limits) and IOC:wave (four
-// longs). Stop and start it to make the daemon's channels disconnect and
+// would: IOC:temp (a double with units, precision and limits), IOC:wave (four
+// longs) and IOC:mode (an enum, Off/On). Stop and start it to make the daemon's channels disconnect and
 // reconnect; the PVs keep their values.
 type iocStandIn struct {
 	t     *testing.T
@@ -212,7 +229,7 @@ func newIOCStandIn(t *testing.T) *iocStandIn {
 	t.Helper()
 	temp, err := server.NewPV("IOC:temp", server.PVOptions{Type: wire.DBRDouble, Count: 1,
 		Value: wire.Value{Type: wire.DBRDouble, Doubles: []float64{20.5}},
-		Meta: wire.Metadata{Units: "degC", Precision: 1, Limits: wire.Limits{LowerCtrl: -50, UpperCtrl: 150, LowerDisp: -50, UpperDisp: 150}}})
+		Meta:  wire.Metadata{Units: "degC", Precision: 1, Limits: wire.Limits{LowerCtrl: -50, UpperCtrl: 150, LowerDisp: -50, UpperDisp: 150}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +238,12 @@ func newIOCStandIn(t *testing.T) *iocStandIn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ioc := &iocStandIn{t: t, port: catest.FreePort(t), table: server.NewTable(temp, wave)}
+	mode, err := server.NewPV("IOC:mode", server.PVOptions{Type: wire.DBREnum, Count: 1,
+		Value: wire.Value{Type: wire.DBREnum, Enums: []uint16{1}}, Meta: wire.Metadata{EnumStrings: []string{"Off", "On"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ioc := &iocStandIn{t: t, port: catest.FreePort(t), table: server.NewTable(temp, wave, mode)}
 	ioc.start()
 	t.Cleanup(ioc.stop)
 	return ioc
@@ -372,4 +394,16 @@ func TestIntegrationWebSocketIOC(t *testing.T) {
 	oph.until("an update after the reconnection", valueIs("IOC:temp", 22))
 	pv.until("an update after the reconnection", and(has("pv", "IOC:temp"), has("value", 22)))
 	r.stop()
+}
+
+// httpGet returns the status and body of a GET of url.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
