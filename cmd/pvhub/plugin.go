@@ -11,6 +11,7 @@ import (
 	"github.com/pvhub/pvhub/config"
 	"github.com/pvhub/pvhub/plugins"
 	"github.com/pvhub/pvhub/runtime"
+	"github.com/pvhub/pvhub/transports/sse"
 	"github.com/pvhub/pvhub/transports/websocket"
 )
 
@@ -19,6 +20,7 @@ import (
 func builtinTransports() *plugins.Registry {
 	r := plugins.NewRegistry()
 	_ = r.Register("websocket", websocket.New)
+	_ = r.Register("sse", sse.New)
 	return r
 }
 
