@@ -21,7 +21,7 @@ var cadriverSource []byte
 var pydriverSource []byte
 
 // DepsHint tells how to install the real peers.
-const DepsHint = "install them with `make test-deps` as root (Debian packages libca-dev, python3-pyepics, gcc)"
+const DepsHint = "install them with `make test-deps` as root (Debian packages libca-dev, python3-pyepics, gcc, mosquitto, mosquitto-clients, chromium)"
 
 // Python is the interpreter that runs the pyepics driver: Debian's, which
 // sees the python3-pyepics package.

@@ -11,6 +11,7 @@ import (
 	"github.com/pvhub/pvhub/config"
 	"github.com/pvhub/pvhub/plugins"
 	"github.com/pvhub/pvhub/runtime"
+	"github.com/pvhub/pvhub/transports/mqtt"
 	"github.com/pvhub/pvhub/transports/sse"
 	"github.com/pvhub/pvhub/transports/websocket"
 )
@@ -21,6 +22,7 @@ func builtinTransports() *plugins.Registry {
 	r := plugins.NewRegistry()
 	_ = r.Register("websocket", websocket.New)
 	_ = r.Register("sse", sse.New)
+	_ = r.Register("mqtt", mqtt.New)
 	return r
 }
 
