@@ -28,7 +28,7 @@ test: test-deps ## Run every test with the race detector (installs interop packa
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 bench: ## Run the benchmarks with allocation counts.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	BENCHTIME=$(BENCHTIME) ./scripts/bench.sh $(PKGS)
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	@./scripts/fuzz.sh $(FUZZTIME)
