@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pvhub/pvhub/transports/internal/option"
 )
 
 // Default option values.
@@ -62,7 +64,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		}
 	}
 	var err error
-	if o.listen, err = stringOption(m, "listen", o.listen); err != nil {
+	if o.listen, err = option.String(m, "listen", o.listen); err != nil {
 		return o, unknown, err
 	}
 	if o.listen == "" {
@@ -71,7 +73,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return o, unknown, fmt.Errorf("listen: %q is not a host:port address: %v", o.listen, err)
 	}
-	broker, err := stringOption(m, "broker", "")
+	broker, err := option.String(m, "broker", "")
 	if err != nil {
 		return o, unknown, err
 	}
@@ -85,7 +87,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		dst *string
 	}{{"username", &o.username}, {"password", &o.password}, {"ca_file", &o.caFile},
 		{"cert_file", &o.certFile}, {"key_file", &o.keyFile}, {"client_id", &o.clientID}} {
-		if *f.dst, err = stringOption(m, f.key, ""); err != nil {
+		if *f.dst, err = option.String(m, f.key, ""); err != nil {
 			return o, unknown, err
 		}
 	}
@@ -105,7 +107,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		}
 		o.clientID = fmt.Sprintf("pvhub-%s-%d", host, os.Getpid())
 	}
-	if o.prefix, err = stringOption(m, "topic_prefix", o.prefix); err != nil {
+	if o.prefix, err = option.String(m, "topic_prefix", o.prefix); err != nil {
 		return o, unknown, err
 	}
 	if err := checkTopic(o.prefix); err != nil {
@@ -114,7 +116,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 	if strings.HasPrefix(o.prefix, "$") {
 		return o, unknown, fmt.Errorf("topic_prefix: %q: topics starting with $ are reserved for brokers", o.prefix)
 	}
-	qos, err := intOption(m, "qos", DefaultQoS)
+	qos, err := option.Int(m, "qos", DefaultQoS, math.MinInt)
 	if err != nil {
 		return o, unknown, err
 	}
@@ -122,11 +124,11 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		return o, unknown, fmt.Errorf("qos: %d is not supported: use 0 (at most once) or 1 (at least once)", qos)
 	}
 	o.qos = byte(qos)
-	if o.retain, err = boolOption(m, "retain", true); err != nil {
+	if o.retain, err = option.Bool(m, "retain", true); err != nil {
 		return o, unknown, err
 	}
 	if v, ok := m["publish"]; ok && v != nil {
-		list, err := stringList(v)
+		list, err := option.StringList(v)
 		if err != nil {
 			return o, unknown, fmt.Errorf("publish: %v", err)
 		}
@@ -148,7 +150,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 	if v, ok := m["status_topic"]; ok {
 		if v == nil {
 			o.statusTopic = ""
-		} else if o.statusTopic, err = stringOption(m, "status_topic", ""); err != nil {
+		} else if o.statusTopic, err = option.String(m, "status_topic", ""); err != nil {
 			return o, unknown, err
 		}
 	}
@@ -157,7 +159,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 			return o, unknown, fmt.Errorf("status_topic: %q %v", o.statusTopic, err)
 		}
 	}
-	if o.putTimeout, err = durationOption(m, "put_timeout", o.putTimeout); err != nil {
+	if o.putTimeout, err = option.Duration(m, "put_timeout", o.putTimeout, false); err != nil {
 		return o, unknown, err
 	}
 	return o, unknown, nil
@@ -235,113 +237,4 @@ func matchName(pattern, name string) bool {
 	const sep = "\x00"
 	ok, _ := path.Match(strings.ReplaceAll(pattern, "/", sep), strings.ReplaceAll(name, "/", sep))
 	return ok
-}
-
-func stringOption(m map[string]any, key, def string) (string, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	switch v := v.(type) {
-	case string:
-		return strings.TrimSpace(v), nil
-	case float64, int, int64, bool:
-		// A YAML scalar that looks like a number or a boolean (a password, a client id).
-		return fmt.Sprint(v), nil
-	}
-	return "", fmt.Errorf("%s: want a string, got %T", key, v)
-}
-
-func stringList(v any) ([]string, error) {
-	switch v := v.(type) {
-	case string:
-		return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }), nil
-	case []string:
-		return v, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("want a list of strings, got element %v", e)
-			}
-			out = append(out, strings.TrimSpace(s))
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("want a list of strings, got %T", v)
-}
-
-func intOption(m map[string]any, key string, def int) (int, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	switch v := v.(type) {
-	case int:
-		return v, nil
-	case int64:
-		return int(v), nil
-	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > 1<<40 {
-			return 0, fmt.Errorf("%s: want an integer, got %v", key, v)
-		}
-		return int(v), nil
-	case string:
-		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return 0, fmt.Errorf("%s: want an integer, got %q", key, v)
-		}
-		return i, nil
-	}
-	return 0, fmt.Errorf("%s: want an integer, got %T", key, v)
-}
-
-func boolOption(m map[string]any, key string, def bool) (bool, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	switch v := v.(type) {
-	case bool:
-		return v, nil
-	case string:
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return false, fmt.Errorf("%s: want true or false, got %q", key, v)
-		}
-		return b, nil
-	}
-	return false, fmt.Errorf("%s: want true or false, got %T", key, v)
-}
-
-func durationOption(m map[string]any, key string, def time.Duration) (time.Duration, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var d time.Duration
-	switch v := v.(type) {
-	case time.Duration:
-		d = v
-	case int:
-		d = time.Duration(v) * time.Second
-	case int64:
-		d = time.Duration(v) * time.Second
-	case float64:
-		d = time.Duration(v * float64(time.Second))
-	case string:
-		s := strings.TrimSpace(v)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			d = time.Duration(f * float64(time.Second))
-		} else if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%s: want a duration such as \"10s\", got %q", key, v)
-		}
-	default:
-		return 0, fmt.Errorf("%s: want a duration such as \"10s\", got %T", key, v)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%s: want a positive duration, got %v", key, v)
-	}
-	return d, nil
 }

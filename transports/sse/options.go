@@ -2,13 +2,12 @@ package sse
 
 import (
 	"fmt"
-	"math"
 	"net"
 	"path"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/pvhub/pvhub/transports/internal/option"
 )
 
 // Default option values.
@@ -71,7 +70,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		return o, unknown, fmt.Errorf("listen: %q is not a host:port address: %v", o.listen, err)
 	}
 	if v, ok := m["allowed_origins"]; ok && v != nil {
-		list, err := stringList(v)
+		list, err := option.StringList(v)
 		if err != nil {
 			return o, unknown, fmt.Errorf("allowed_origins: %v", err)
 		}
@@ -94,25 +93,25 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		o.token = s
 	}
 	var err error
-	if o.keepalive, err = durationOption(m, "keepalive", o.keepalive, false); err != nil {
+	if o.keepalive, err = option.Duration(m, "keepalive", o.keepalive, false); err != nil {
 		return o, unknown, err
 	}
-	if o.queueLimit, err = intOption(m, "queue_limit", o.queueLimit, 16); err != nil {
+	if o.queueLimit, err = option.Int(m, "queue_limit", o.queueLimit, 16); err != nil {
 		return o, unknown, err
 	}
-	if o.stallTimeout, err = durationOption(m, "stall_timeout", o.stallTimeout, false); err != nil {
+	if o.stallTimeout, err = option.Duration(m, "stall_timeout", o.stallTimeout, false); err != nil {
 		return o, unknown, err
 	}
-	if o.getTimeout, err = durationOption(m, "get_timeout", o.getTimeout, false); err != nil {
+	if o.getTimeout, err = option.Duration(m, "get_timeout", o.getTimeout, false); err != nil {
 		return o, unknown, err
 	}
-	if o.putTimeout, err = durationOption(m, "put_timeout", o.putTimeout, false); err != nil {
+	if o.putTimeout, err = option.Duration(m, "put_timeout", o.putTimeout, false); err != nil {
 		return o, unknown, err
 	}
-	if o.maxBodyBytes, err = intOption(m, "max_body_bytes", o.maxBodyBytes, 64); err != nil {
+	if o.maxBodyBytes, err = option.Int(m, "max_body_bytes", o.maxBodyBytes, 64); err != nil {
 		return o, unknown, err
 	}
-	if o.linger, err = durationOption(m, "linger", o.linger, true); err != nil {
+	if o.linger, err = option.Duration(m, "linger", o.linger, true); err != nil {
 		return o, unknown, err
 	}
 	for _, k := range []string{"get_timeout", "put_timeout"} {
@@ -125,105 +124,4 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		}
 	}
 	return o, unknown, nil
-}
-
-// stringList reads a YAML list or a text of items separated by commas or spaces.
-func stringList(v any) ([]string, error) {
-	switch v := v.(type) {
-	case string:
-		return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }), nil
-	case []string:
-		return v, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("want a list of strings, got element %v", e)
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("want a list of strings, got %T", v)
-}
-
-func intOption(m map[string]any, key string, def, minimum int) (int, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var n int
-	switch v := v.(type) {
-	case int:
-		n = v
-	case int64:
-		n = int(v)
-	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > 1<<40 {
-			return 0, fmt.Errorf("%s: want an integer, got %v", key, v)
-		}
-		n = int(v)
-	case string:
-		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return 0, fmt.Errorf("%s: want an integer, got %q", key, v)
-		}
-		n = i
-	default:
-		return 0, fmt.Errorf("%s: want an integer, got %T", key, v)
-	}
-	if n < minimum {
-		return 0, fmt.Errorf("%s: %d is below the minimum %d", key, n, minimum)
-	}
-	return n, nil
-}
-
-// durationOption reads a duration written as "10s" or as a number of seconds; zero is
-// accepted only when zeroOK.
-func durationOption(m map[string]any, key string, def time.Duration, zeroOK bool) (time.Duration, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	d, err := parseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", key, err)
-	}
-	if d < 0 || d == 0 && !zeroOK {
-		return 0, fmt.Errorf("%s: want a positive duration, got %v", key, v)
-	}
-	return d, nil
-}
-
-// parseDuration reads a Go duration ("1.5s", "200ms") or a number of seconds.
-func parseDuration(v any) (time.Duration, error) {
-	const tooLong = float64(365 * 24 * time.Hour / time.Second)
-	seconds := func(f float64) (time.Duration, error) {
-		if math.IsNaN(f) || math.Abs(f) > tooLong {
-			return 0, fmt.Errorf("want a duration such as \"10s\", got %v", f)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	switch v := v.(type) {
-	case time.Duration:
-		return v, nil
-	case int:
-		return seconds(float64(v))
-	case int64:
-		return seconds(float64(v))
-	case float64:
-		return seconds(v)
-	case string:
-		s := strings.TrimSpace(v)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return seconds(f)
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("want a duration such as \"10s\" or a number of seconds, got %q", v)
-		}
-		return d, nil
-	}
-	return 0, fmt.Errorf("want a duration such as \"10s\", got %T", v)
 }

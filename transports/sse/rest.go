@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pvhub/pvhub/transports/internal/option"
+
 	"github.com/pvhub/pvhub/plugins"
 	"github.com/pvhub/pvhub/transports/internal/eventjson"
 )
@@ -46,7 +48,7 @@ func requestTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	v := q.Get("timeout")
-	d, err := parseDuration(v)
+	d, err := option.ParseDuration(v)
 	if err != nil {
 		return 0, fmt.Errorf("timeout: %v", err)
 	}

@@ -2,12 +2,11 @@ package websocket
 
 import (
 	"fmt"
-	"math"
 	"net"
 	"path"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/pvhub/pvhub/transports/internal/option"
 )
 
 // Default option values.
@@ -67,7 +66,7 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		return o, unknown, fmt.Errorf("listen: %q is not a host:port address: %v", o.listen, err)
 	}
 	if v, ok := m["allowed_origins"]; ok && v != nil {
-		list, err := stringList(v)
+		list, err := option.StringList(v)
 		if err != nil {
 			return o, unknown, fmt.Errorf("allowed_origins: %v", err)
 		}
@@ -90,102 +89,20 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		}
 		o.token = s
 	}
-	if o.maxMessageBytes, err = intOption(m, "max_message_bytes", o.maxMessageBytes, 1024); err != nil {
+	if o.maxMessageBytes, err = option.Int(m, "max_message_bytes", o.maxMessageBytes, 1024); err != nil {
 		return o, unknown, err
 	}
-	if o.queueLimit, err = intOption(m, "queue_limit", o.queueLimit, 16); err != nil {
+	if o.queueLimit, err = option.Int(m, "queue_limit", o.queueLimit, 16); err != nil {
 		return o, unknown, err
 	}
-	if o.stallTimeout, err = durationOption(m, "stall_timeout", o.stallTimeout); err != nil {
+	if o.stallTimeout, err = option.Duration(m, "stall_timeout", o.stallTimeout, false); err != nil {
 		return o, unknown, err
 	}
-	if o.putTimeout, err = durationOption(m, "put_timeout", o.putTimeout); err != nil {
+	if o.putTimeout, err = option.Duration(m, "put_timeout", o.putTimeout, false); err != nil {
 		return o, unknown, err
 	}
-	if o.connectTimeout, err = durationOption(m, "connect_timeout", o.connectTimeout); err != nil {
+	if o.connectTimeout, err = option.Duration(m, "connect_timeout", o.connectTimeout, false); err != nil {
 		return o, unknown, err
 	}
 	return o, unknown, nil
-}
-
-func stringList(v any) ([]string, error) {
-	switch v := v.(type) {
-	case string:
-		return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }), nil
-	case []string:
-		return v, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("want a list of strings, got element %v", e)
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("want a list of strings, got %T", v)
-}
-
-func intOption(m map[string]any, key string, def, minimum int) (int, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var n int
-	switch v := v.(type) {
-	case int:
-		n = v
-	case int64:
-		n = int(v)
-	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > 1<<40 {
-			return 0, fmt.Errorf("%s: want an integer, got %v", key, v)
-		}
-		n = int(v)
-	case string:
-		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return 0, fmt.Errorf("%s: want an integer, got %q", key, v)
-		}
-		n = i
-	default:
-		return 0, fmt.Errorf("%s: want an integer, got %T", key, v)
-	}
-	if n < minimum {
-		return 0, fmt.Errorf("%s: %d is below the minimum %d", key, n, minimum)
-	}
-	return n, nil
-}
-
-func durationOption(m map[string]any, key string, def time.Duration) (time.Duration, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var d time.Duration
-	switch v := v.(type) {
-	case time.Duration:
-		d = v
-	case int:
-		d = time.Duration(v) * time.Second
-	case int64:
-		d = time.Duration(v) * time.Second
-	case float64:
-		d = time.Duration(v * float64(time.Second))
-	case string:
-		s := strings.TrimSpace(v)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			d = time.Duration(f * float64(time.Second))
-		} else if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%s: want a duration such as \"10s\", got %q", key, v)
-		}
-	default:
-		return 0, fmt.Errorf("%s: want a duration such as \"10s\", got %T", key, v)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%s: want a positive duration, got %v", key, v)
-	}
-	return d, nil
 }
