@@ -425,7 +425,7 @@ func (r *Runtime) Ready() error {
 	}
 	var down []string
 	for _, tr := range r.transports {
-		if tr.sup.Current() == nil {
+		if tr.sup != nil && tr.sup.Current() == nil {
 			down = append(down, tr.name)
 		}
 	}

@@ -21,13 +21,18 @@ type TransportOptions struct {
 	Command func() *exec.Cmd
 	// Options is the transport's configuration slice (transports.<name>).
 	Options map[string]any
+	// InProcess, when not nil, is run in this process instead of Command:
+	// the same subscriber actor and events, without the plugin hop and
+	// without supervision (benchmarks, embedding).
+	InProcess plugins.Transport
 }
 
 // transport is a running transport plugin: its supervisor and its subscriber actor.
 type transport struct {
-	name string
-	sup  *plugins.Supervisor
-	sub  *actor.PID
+	name  string
+	sup   *plugins.Supervisor // nil for an in-process transport
+	local plugins.Transport   // the in-process transport
+	sub   *actor.PID
 }
 
 // pluginHost turns a plugin's requests into messages to its subscriber actor.
@@ -66,11 +71,25 @@ func (r *Runtime) startTransports(ctx context.Context) error {
 // startTransport starts one transport and its subscriber actor.
 func (r *Runtime) startTransport(ctx context.Context, t TransportOptions) error {
 	log := r.log.With("transport", t.Name)
-	tr := &transport{name: t.Name}
+	tr := &transport{name: t.Name, local: t.InProcess}
 	root := r.system.Root
+	deliver := func(b []plugins.Event) error { return tr.sup.Events(b) }
+	if tr.local != nil {
+		deliver = func(b []plugins.Event) error { tr.local.Events(b); return nil }
+	}
 	tr.sub = root.Spawn(actors.NewSubscriber(actors.SubscriberConfig{Name: t.Name, Router: r.router, Logger: r.log,
-		Dispatcher: r.dispatch, Metrics: r.opts.Metrics,
-		Deliver: func(b []plugins.Event) error { return tr.sup.Events(b) }}))
+		Dispatcher: r.dispatch, Metrics: r.opts.Metrics, Deliver: deliver}))
+	if tr.local != nil {
+		cfg := plugins.Config{Name: t.Name, Options: t.Options, Logger: log, RelayPrefix: r.relayPrefix()}
+		if err := tr.local.Start(ctx, cfg, &pluginHost{root: root, sub: tr.sub}); err != nil {
+			_ = tr.local.Close()
+			_ = root.StopFuture(tr.sub).Wait()
+			return fmt.Errorf("transport %s: %w", t.Name, err)
+		}
+		log.Info("transport running in process")
+		r.transports = append(r.transports, tr)
+		return nil
+	}
 	tr.sup = plugins.NewSupervisor(plugins.SupervisorConfig{
 		Command: t.Command,
 		Config:  plugins.Config{Name: t.Name, Options: t.Options, Logger: log, RelayPrefix: r.relayPrefix()},
@@ -101,6 +120,12 @@ func (r *Runtime) stopTransports() {
 }
 
 func (r *Runtime) stopTransport(tr *transport) {
+	if tr.local != nil {
+		// The subscriber first: no Events call may follow Close.
+		_ = r.system.Root.StopFuture(tr.sub).Wait()
+		_ = tr.local.Close()
+		return
+	}
 	_ = tr.sup.Close()
 	_ = r.system.Root.StopFuture(tr.sub).Wait()
 }
@@ -148,7 +173,7 @@ func (r *Runtime) TransportPID(name string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, tr := range r.transports {
-		if tr.name == name {
+		if tr.name == name && tr.sup != nil {
 			if p := tr.sup.Current(); p != nil {
 				return p.Pid()
 			}

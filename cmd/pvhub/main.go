@@ -26,10 +26,12 @@ Usage:
   pvhub serve [flags]             run the daemon (the relay CA server)
   pvhub config check FILE         validate a configuration file
   pvhub config print [flags]      print the effective configuration
+  pvhub config reference          print the configuration reference (Markdown)
   pvhub get [options] PV...       read PVs once, like caget
   pvhub put [options] PV VALUE... write a PV, like caput
   pvhub monitor [options] PV...   print every update of PVs, like camonitor
   pvhub info [options] PV...      describe the channels of PVs, like cainfo
+  pvhub bench [flags]             run the benchmark workloads on 127.0.0.1, print a table
   pvhub version                   print the version
 
 Run "pvhub COMMAND -h" for the options of a command.
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runTool(ctx, args[0], args[1:], os.LookupEnv, stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pvhub", version)
 		return 0
