@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	goruntime "runtime"
 	"slices"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/pvhub/pvhub/actors"
 	"github.com/pvhub/pvhub/ca/client"
+	"github.com/pvhub/pvhub/ca/repeater"
 	"github.com/pvhub/pvhub/ca/server"
 	"github.com/pvhub/pvhub/ca/wire"
 	"github.com/pvhub/pvhub/runtime"
@@ -47,9 +51,15 @@ func relayNames(n int, stem string) []string {
 }
 
 // RelayFanout updates pvs relay PVs at rate Hz each for d, with clients CA
-// clients (pvhub's) monitoring every one of them.
-func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Duration) (Result, error) {
-	res := Result{Scenario: "relay-fanout", Params: fmt.Sprintf("%d PVs at %g Hz, %d pvhub CA clients, %v", pvs, rate, clients, d)}
+// clients monitoring every one of them: pvhub's own, or, when libcaDriver is
+// the path of the C test driver (package ca/catest/cadriver), that many
+// processes of it, each a libca client.
+func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Duration, libcaDriver string) (Result, error) {
+	kind := "pvhub CA clients"
+	if libcaDriver != "" {
+		kind = "libca clients (the C driver)"
+	}
+	res := Result{Scenario: "relay-fanout", Params: fmt.Sprintf("%d PVs at %g Hz, %d %s, %v", pvs, rate, clients, kind, d)}
 	rt, port, err := relay(ctx, pvs+10, nil)
 	if err != nil {
 		return res, err
@@ -62,7 +72,16 @@ func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Dur
 		}
 	}
 	var received atomic.Int64
-	for range clients {
+	clientCPU := func() time.Duration { return 0 }
+	if libcaDriver != "" {
+		stop, cpu, err := libcaMonitors(ctx, libcaDriver, port, clients, names, &received)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+		clientCPU = cpu
+	}
+	for range clients * btoi(libcaDriver == "") {
 		c, err := caClient(ctx, port)
 		if err != nil {
 			return res, err
@@ -84,7 +103,7 @@ func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Dur
 		return res, err
 	}
 	received.Store(0)
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, ccpu0, start := cpuTime(), clientCPU(), time.Now()
 	puts, err := pace(ctx, rate*float64(pvs), d, func(i int) error { return rt.Put(ctx, names[i%pvs], dbl(float64(i))) })
 	if err != nil {
 		return res, err
@@ -95,7 +114,12 @@ func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Dur
 	res.add("puts", float64(puts)/d.Seconds(), "/s")
 	res.add("updates delivered", float64(got)/elapsed.Seconds(), "/s")
 	res.add("coalesced", 1-float64(got)/float64(int64(puts)*int64(clients)), "fraction")
-	res.add("CPU", (cpuTime() - cpu0).Seconds()/elapsed.Seconds(), "cores")
+	if libcaDriver == "" {
+		res.add("CPU", (cpuTime() - cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub and its clients)")
+	} else {
+		res.add("CPU", (cpuTime() - cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub)")
+		res.add("CPU of the libca clients", (clientCPU() - ccpu0).Seconds()/elapsed.Seconds(), "cores")
+	}
 	return res, nil
 }
 
@@ -396,4 +420,77 @@ func Memory(ctx context.Context, pvs int) (Result, error) {
 		rt.Unsubscribe(n, sub)
 	}
 	return res, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// libcaMonitors starts n processes of the C driver, each monitoring names on
+// the CA server at 127.0.0.1:port, and counts the value events they print. A
+// repeater of pvhub's own serves them on a free port, so that libca starts
+// none. stop ends the processes and waits for them.
+func libcaMonitors(ctx context.Context, driver string, port, n int, names []string, received *atomic.Int64) (stop func(), cpu func() time.Duration, err error) {
+	rp, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := repeater.New(repeater.Config{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(rp)), Logger: quiet})
+	if err == nil {
+		err = rep.Start(ctx)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("repeater for libca: %w", err)
+	}
+	env := []string{"PATH=/usr/bin:/bin", "EPICS_CA_AUTO_ADDR_LIST=NO",
+		"EPICS_CA_ADDR_LIST=127.0.0.1:" + strconv.Itoa(port), "EPICS_CA_SERVER_PORT=" + strconv.Itoa(port),
+		"EPICS_CA_REPEATER_PORT=" + strconv.Itoa(rp)}
+	var cmds []*exec.Cmd
+	var wg sync.WaitGroup
+	stop = func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+		}
+		wg.Wait()
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+		_ = rep.Close()
+	}
+	valueKey := []byte(`"event":"value"`)
+	for range n {
+		cmd := exec.Command(driver, append([]string{"monitor", "-m", "v", "-d", "DBR_TIME_DOUBLE"}, names...)...)
+		cmd.Env = env
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("starting the libca driver: %w", err)
+		}
+		cmds = append(cmds, cmd)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(out)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				if bytes.Contains(sc.Bytes(), valueKey) {
+					received.Add(1)
+				}
+			}
+		}()
+	}
+	cpu = func() (sum time.Duration) {
+		for _, c := range cmds {
+			sum += cpuOf(c.Process.Pid)
+		}
+		return sum
+	}
+	return stop, cpu, nil
 }

@@ -2,9 +2,7 @@ package catest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed" // the driver sources are embedded
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,10 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-)
 
-//go:embed cadriver/cadriver.c
-var cadriverSource []byte
+	"github.com/pvhub/pvhub/ca/catest/cadriver"
+)
 
 //go:embed pydriver.py
 var pydriverSource []byte
@@ -47,7 +44,7 @@ func Require(t testing.TB, what string, ok bool, hint string) {
 }
 
 // CDriver runs the C driver cadriver, built on the real libca. See the
-// comment at the top of cadriver/cadriver.c for its subcommands and output.
+// comment at the top of cadriver/c/cadriver.c for its subcommands and output.
 type CDriver struct {
 	// Path is the compiled driver.
 	Path string
@@ -77,7 +74,7 @@ var libcaBuild struct {
 func Libca(t testing.TB) *CDriver {
 	t.Helper()
 	b := &libcaBuild
-	b.once.Do(func() { b.path, b.missing, b.err = buildCDriver() })
+	b.once.Do(func() { b.path, b.missing, b.err = cadriver.Build() })
 	if b.missing != "" {
 		Require(t, b.missing, false, "")
 		return nil
@@ -114,31 +111,6 @@ func Pyepics(t testing.TB) *PyDriver {
 	return &PyDriver{Python: Python, Script: c.script, t: t}
 }
 
-// cacheDir returns a directory for files derived from the given key parts:
-// under the user's cache directory, or under the temporary directory when
-// that is unusable.
-func cacheDir(kind string, parts ...[]byte) (string, error) {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:", len(p))
-		h.Write(p)
-	}
-	name := filepath.Join("pvhub-catest", kind+"-"+hex.EncodeToString(h.Sum(nil))[:16])
-	var bases []string
-	if d, err := os.UserCacheDir(); err == nil && d != "" {
-		bases = append(bases, d)
-	}
-	bases = append(bases, os.TempDir())
-	var err error
-	for _, b := range bases {
-		dir := filepath.Join(b, name)
-		if err = os.MkdirAll(dir, 0o755); err == nil {
-			return dir, nil
-		}
-	}
-	return "", err
-}
-
 // writeAtomic writes data to path through a temporary file and a rename, so
 // that concurrent test processes never see a partial file.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
@@ -153,67 +125,6 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// libcaLinkArgs returns the linker arguments for libca and a fingerprint of
-// the library, or "" when no libca is installed.
-func libcaLinkArgs(gcc string) (args []string, fingerprint string) {
-	out, err := exec.Command(gcc, "-print-file-name=libca.so").Output()
-	if p := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(p) {
-		if fi, err := os.Stat(p); err == nil {
-			return []string{"-lca"}, fmt.Sprintf("%s %d %d", p, fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	// Only the versioned library (libca4.13.5 without libca-dev).
-	for _, pattern := range []string{"/usr/lib/*/libca.so.4*", "/usr/lib/libca.so.4*", "/usr/local/lib/libca.so.4*"} {
-		matches, _ := filepath.Glob(pattern)
-		for _, p := range matches {
-			if fi, err := os.Stat(p); err == nil {
-				return []string{"-L" + filepath.Dir(p), "-l:" + filepath.Base(p)},
-					fmt.Sprintf("%s %d %d", p, fi.Size(), fi.ModTime().UnixNano())
-			}
-		}
-	}
-	return nil, ""
-}
-
-func buildCDriver() (path, missing string, err error) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		return "", "gcc (C compiler for the libca driver)", nil
-	}
-	link, fp := libcaLinkArgs(gcc)
-	if link == nil {
-		return "", "libca (EPICS Channel Access client library, Debian libca-dev)", nil
-	}
-	dir, err := cacheDir("cadriver", cadriverSource, []byte(fp), []byte(gcc))
-	if err != nil {
-		return "", "", err
-	}
-	bin := filepath.Join(dir, "cadriver")
-	if fi, err := os.Stat(bin); err == nil && fi.Mode()&0o100 != 0 {
-		return bin, "", nil
-	}
-	src := filepath.Join(dir, fmt.Sprintf("cadriver-%d.c", os.Getpid()))
-	if err := os.WriteFile(src, cadriverSource, 0o644); err != nil {
-		return "", "", err
-	}
-	defer os.Remove(src)
-	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
-	args := append([]string{"-Wall", "-Wextra", "-Werror", "-O2", "-o", tmp, src}, link...)
-	var out bytes.Buffer
-	cmd := exec.Command(gcc, args...)
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		os.Remove(tmp)
-		return "", "", fmt.Errorf("gcc %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		os.Remove(tmp)
-		return "", "", err
-	}
-	return bin, "", nil
-}
-
 func preparePyDriver() (script, missing string, err error) {
 	if _, err := os.Stat(Python); err != nil {
 		return "", Python + " (Debian python3)", nil
@@ -223,7 +134,7 @@ func preparePyDriver() (script, missing string, err error) {
 	if out, err := check.CombinedOutput(); err != nil {
 		return "", fmt.Sprintf("pyepics for %s (Debian python3-pyepics): %v %s", Python, err, strings.TrimSpace(string(out))), nil
 	}
-	dir, err := cacheDir("pydriver", pydriverSource)
+	dir, err := cadriver.CacheDir("pydriver", pydriverSource)
 	if err != nil {
 		return "", "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pvhub/pvhub/bench"
+	"github.com/pvhub/pvhub/ca/catest/cadriver"
 )
 
 // benchCmd is `pvhub bench`: whole-system workloads on 127.0.0.1, printed as a
@@ -29,6 +30,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	wsRate := fs.Float64("ws-rate", 10000, "websocket, hop: puts per second in total")
 	plugin := fs.Bool("plugin", true, "websocket: run the transport as a plugin process")
 	memPVs := fs.Int("memory-pvs", 100000, "memory: relay PVs, each subscribed")
+	libca := fs.Bool("libca", true, "relay-fanout: also with libca clients (the C test driver; needs gcc and Debian libca-dev)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: pvhub bench [flags]\n\nRuns pvhub's workloads on 127.0.0.1 and prints what they measured.")
 		fs.PrintDefaults()
@@ -57,7 +59,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return func() (bench.Result, error) { return bench.WebSocket(ctx, *browsers, *wsPVs, *wsRate, *d, p, pluginCmd) }
 	}
 	all := []run{
-		{"relay-fanout", func() (bench.Result, error) { return bench.RelayFanout(ctx, *fanPVs, *fanClients, *fanRate, *d) }},
+		{"relay-fanout", nil},
 		{"client-ingest", func() (bench.Result, error) { return bench.ClientIngest(ctx, *ingestPVs, *d) }},
 		{"websocket", ws(*plugin)},
 		{"hop", nil},
@@ -77,7 +79,31 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		var results []bench.Result
-		if r.name == "hop" {
+		if r.name == "relay-fanout" {
+			res, err := bench.RelayFanout(ctx, *fanPVs, *fanClients, *fanRate, *d, "")
+			if err != nil {
+				fmt.Fprintf(stderr, "pvhub bench: relay-fanout: %v\n", err)
+				return 1
+			}
+			results = append(results, res)
+			if *libca {
+				driver, missing, err := cadriver.Build()
+				switch {
+				case err != nil:
+					fmt.Fprintf(stderr, "pvhub bench: building the libca driver: %v\n", err)
+					return 1
+				case missing != "":
+					fmt.Fprintf(stdout, "(relay-fanout with libca skipped: %s is not installed)\n", missing)
+				default:
+					res, err := bench.RelayFanout(ctx, *fanPVs, *fanClients, *fanRate, *d, driver)
+					if err != nil {
+						fmt.Fprintf(stderr, "pvhub bench: relay-fanout with libca: %v\n", err)
+						return 1
+					}
+					results = append(results, res)
+				}
+			}
+		} else if r.name == "hop" {
 			in, err := ws(false)()
 			if err == nil {
 				var out bench.Result

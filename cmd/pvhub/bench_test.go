@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pvhub/pvhub/ca/catest"
 )
 
 // TestBenchCommand runs every scenario of `pvhub bench` briefly, the plugin
 // hop included (so through the built binary), and checks the table.
 func TestBenchCommand(t *testing.T) {
+	catest.Libca(t) // the libca side of relay-fanout (skips, or fails under CI=true, without libca)
 	bin := pvhubBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -24,7 +27,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("pvhub bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
 	for _, want := range []string{"machine: ", "relay-fanout   10 PVs at 100 Hz, 2 pvhub CA clients", "updates delivered",
-		"client-ingest", "CPU per update", "transport in process", "transport plugin process", "latency p99",
+		"10 PVs at 100 Hz, 2 libca clients (the C driver)", "CPU of the libca clients", "client-ingest", "CPU per update", "transport in process", "transport plugin process", "latency p99",
 		"hop ", "CPU, plugin / in process", "memory         1000 relay PVs", "resident memory per PV"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, out.String())

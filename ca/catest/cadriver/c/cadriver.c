@@ -4,7 +4,7 @@
  * pvhub's interop tests run it against a CA server (normally pvhub's own, on
  * 127.0.0.1) and read what libca delivered. Every result is printed as one
  * JSON object per line on stdout, flushed at once; libca's own diagnostics go
- * to stderr. The Go wrapper lives in package catest (cadriver.go).
+ * to stderr. The Go side lives in package catest (drivers.go), and package cadriver builds it.
  *
  * Debian ships libca without its C headers, so this file declares the parts of
  * the libca C API and of the DBR structure layouts it uses itself, written from
