@@ -115,10 +115,10 @@ func RelayFanout(ctx context.Context, pvs, clients int, rate float64, d time.Dur
 	res.add("updates delivered", float64(got)/elapsed.Seconds(), "/s")
 	res.add("coalesced", 1-float64(got)/float64(int64(puts)*int64(clients)), "fraction")
 	if libcaDriver == "" {
-		res.add("CPU", (cpuTime() - cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub and its clients)")
+		res.add("CPU", (cpuTime()-cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub and its clients)")
 	} else {
-		res.add("CPU", (cpuTime() - cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub)")
-		res.add("CPU of the libca clients", (clientCPU() - ccpu0).Seconds()/elapsed.Seconds(), "cores")
+		res.add("CPU", (cpuTime()-cpu0).Seconds()/elapsed.Seconds(), "cores (pvhub)")
+		res.add("CPU of the libca clients", (clientCPU()-ccpu0).Seconds()/elapsed.Seconds(), "cores")
 	}
 	return res, nil
 }

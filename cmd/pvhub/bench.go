@@ -56,7 +56,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fn   func() (bench.Result, error)
 	}
 	ws := func(p bool) func() (bench.Result, error) {
-		return func() (bench.Result, error) { return bench.WebSocket(ctx, *browsers, *wsPVs, *wsRate, *d, p, pluginCmd) }
+		return func() (bench.Result, error) {
+			return bench.WebSocket(ctx, *browsers, *wsPVs, *wsRate, *d, p, pluginCmd)
+		}
 	}
 	all := []run{
 		{"relay-fanout", nil},
