@@ -3,7 +3,6 @@ package sse
 import (
 	"fmt"
 	"net"
-	"path"
 	"slices"
 	"time"
 
@@ -69,22 +68,11 @@ func parseOptions(m map[string]any) (options, []string, error) {
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return o, unknown, fmt.Errorf("listen: %q is not a host:port address: %v", o.listen, err)
 	}
-	if v, ok := m["allowed_origins"]; ok && v != nil {
-		list, err := option.StringList(v)
-		if err != nil {
-			return o, unknown, fmt.Errorf("allowed_origins: %v", err)
-		}
-		for _, p := range list {
-			if p == "*" {
-				o.anyOrigin = true
-				continue
-			}
-			if _, err := path.Match(p, ""); err != nil {
-				return o, unknown, fmt.Errorf("allowed_origins: bad pattern %q: %v", p, err)
-			}
-			o.origins = append(o.origins, p)
-		}
+	origins, anyOrigin, _, err := option.Origins(m)
+	if err != nil {
+		return o, unknown, err
 	}
+	o.origins, o.anyOrigin = origins, anyOrigin
 	if v, ok := m["token"]; ok && v != nil {
 		s, ok := v.(string)
 		if !ok {
@@ -92,7 +80,6 @@ func parseOptions(m map[string]any) (options, []string, error) {
 		}
 		o.token = s
 	}
-	var err error
 	if o.keepalive, err = option.Duration(m, "keepalive", o.keepalive, false); err != nil {
 		return o, unknown, err
 	}

@@ -3,7 +3,6 @@ package websocket
 import (
 	"fmt"
 	"net"
-	"path"
 	"time"
 
 	"github.com/pvhub/pvhub/transports/internal/option"
@@ -65,22 +64,10 @@ func parseOptions(m map[string]any) (options, []string, error) {
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return o, unknown, fmt.Errorf("listen: %q is not a host:port address: %v", o.listen, err)
 	}
-	if v, ok := m["allowed_origins"]; ok && v != nil {
-		list, err := option.StringList(v)
-		if err != nil {
-			return o, unknown, fmt.Errorf("allowed_origins: %v", err)
-		}
-		o.origins = nil
-		for _, p := range list {
-			if p == "*" {
-				o.anyOrigin = true
-				continue
-			}
-			if _, err := path.Match(p, ""); err != nil {
-				return o, unknown, fmt.Errorf("allowed_origins: bad pattern %q: %v", p, err)
-			}
-			o.origins = append(o.origins, p)
-		}
+	if origins, anyOrigin, set, err := option.Origins(m); err != nil {
+		return o, unknown, err
+	} else if set {
+		o.origins, o.anyOrigin = origins, anyOrigin
 	}
 	if v, ok := m["token"]; ok && v != nil {
 		s, ok := v.(string)

@@ -7,6 +7,7 @@ package option
 import (
 	"fmt"
 	"math"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -149,4 +150,29 @@ func ParseDuration(v any) (time.Duration, error) {
 		return d, nil
 	}
 	return 0, fmt.Errorf("want a duration such as \"10s\", got %T", v)
+}
+
+// Origins reads allowed_origins: host patterns (path.Match syntax) of the
+// browser origins allowed besides the request's own host; "*" allows any.
+// present is false when the key is not set.
+func Origins(m map[string]any) (patterns []string, any, present bool, err error) {
+	v, ok := m["allowed_origins"]
+	if !ok || v == nil {
+		return nil, false, false, nil
+	}
+	list, err := StringList(v)
+	if err != nil {
+		return nil, false, true, fmt.Errorf("allowed_origins: %v", err)
+	}
+	for _, p := range list {
+		if p == "*" {
+			any = true
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, false, true, fmt.Errorf("allowed_origins: bad pattern %q: %v", p, err)
+		}
+		patterns = append(patterns, p)
+	}
+	return patterns, any, true, nil
 }

@@ -37,9 +37,20 @@ func TestReaders(t *testing.T) {
 		{show(StringList(m["l"])), "[a b c]"},
 		{show(StringList(m["ly"])), "[x y]"},
 		{show(StringList(m["lbad"])), "error: want a list of strings, got element 1"},
+		{origins(map[string]any{}), "[] false false"},
+		{origins(map[string]any{"allowed_origins": "*.lab.org, *"}), "[*.lab.org] true true"},
+		{origins(map[string]any{"allowed_origins": []any{"[bad"}}), `error: allowed_origins: bad pattern "[bad": syntax error in pattern`},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %s, want %s", tc.got, tc.want)
 		}
 	}
+}
+
+func origins(m map[string]any) string {
+	p, anyOrigin, set, err := Origins(m)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprint(p, " ", anyOrigin, " ", set)
 }
