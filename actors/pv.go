@@ -73,7 +73,7 @@ func (a *pvActor) Receive(ctx actor.Context) {
 			a.broadcast(ctx, a.val)
 		}
 	case *chanValue:
-		a.metrics.UpdateIn("external")
+		a.metrics.ExternalUpdate()
 		if a.meta == nil {
 			a.pending = m.e // metadata first, after every (re)connection
 			return

@@ -562,7 +562,7 @@ func (b *relayBox) putValue(raw wire.Value) error {
 	if err := b.main.Post(v, server.Alarm{Status: status, Severity: sev}, stamp); err != nil {
 		return err
 	}
-	b.metrics.UpdateIn("relay")
+	b.metrics.RelayUpdate()
 	b.notify("", false)
 	b.saved()
 	return nil

@@ -3,7 +3,6 @@ package actors
 import (
 	"log/slog"
 	"sync"
-	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -58,19 +57,19 @@ type subscriber struct {
 	cfg   SubscriberConfig
 	names map[string]bool
 	out   *outbox
-	subs  *atomic.Int64 // the subscriptions gauge
+	m     *metrics.Transport
 }
 
 func (s *subscriber) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.out = newOutbox(s.cfg.Deliver, s.cfg.Logger.With("transport", s.cfg.Name), s.cfg.Metrics, s.cfg.Name)
-		s.subs = s.cfg.Metrics.Subscriptions(s.cfg.Name)
+		s.m = s.cfg.Metrics.Transport(s.cfg.Name)
+		s.out = newOutbox(s.cfg.Deliver, s.cfg.Logger.With("transport", s.cfg.Name), s.m)
 	case *actor.Stopping:
 		for n := range s.names {
 			ctx.Send(s.cfg.Router, &Unsubscribe{Name: n, Subscriber: ctx.Self()})
 		}
-		s.subs.Add(-int64(len(s.names)))
+		s.m.Subscribed(-len(s.names))
 		s.out.close()
 	case *PluginSubscribe:
 		// Always forwarded: a subscription is idempotent down the line, and the
@@ -79,7 +78,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		for _, n := range m.Names {
 			if !s.names[n] {
 				s.names[n] = true
-				s.subs.Add(1)
+				s.m.Subscribed(1)
 			}
 			ctx.Send(s.cfg.Router, &Subscribe{Name: n, Subscriber: ctx.Self()})
 		}
@@ -87,7 +86,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		for _, n := range m.Names {
 			if s.names[n] {
 				delete(s.names, n)
-				s.subs.Add(-1)
+				s.m.Subscribed(-1)
 				ctx.Send(s.cfg.Router, &Unsubscribe{Name: n, Subscriber: ctx.Self()})
 			}
 		}
@@ -108,7 +107,7 @@ func (s *subscriber) Receive(ctx actor.Context) {
 		r := plugins.PutResult{Name: m.Name, ID: m.ID}
 		if m.Err != nil {
 			r.Err = m.Err.Error()
-			s.cfg.Metrics.PutError(s.cfg.Name)
+			s.m.PutError()
 		}
 		s.out.add(outKey{m.Name, 'p', m.ID}, r)
 	}
@@ -136,16 +135,14 @@ type outbox struct {
 	order     []outKey
 	pending   map[outKey]plugins.Event
 	coalesced uint64
-	metrics   *metrics.Metrics
-	transport string
+	metrics   *metrics.Transport
 	closed    bool
 	wake      chan struct{}
 	done      chan struct{}
 }
 
-func newOutbox(deliver func([]plugins.Event) error, log *slog.Logger, m *metrics.Metrics, transport string) *outbox {
-	o := &outbox{pending: map[outKey]plugins.Event{}, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		metrics: m, transport: transport}
+func newOutbox(deliver func([]plugins.Event) error, log *slog.Logger, m *metrics.Transport) *outbox {
+	o := &outbox{pending: map[outKey]plugins.Event{}, wake: make(chan struct{}, 1), done: make(chan struct{}), metrics: m}
 	go o.send(deliver, log)
 	return o
 }
@@ -154,7 +151,7 @@ func (o *outbox) add(k outKey, e plugins.Event) {
 	o.mu.Lock()
 	if _, ok := o.pending[k]; ok {
 		o.coalesced++
-		o.metrics.Coalesced(o.transport, 1)
+		o.metrics.Coalesced()
 	} else {
 		o.order = append(o.order, k)
 	}
@@ -201,7 +198,7 @@ func (o *outbox) send(deliver func([]plugins.Event) error, log *slog.Logger) {
 					values++
 				}
 			}
-			o.metrics.UpdatesOut(o.transport, values)
+			o.metrics.UpdatesOut(values)
 		}
 		clear(batch)
 	}

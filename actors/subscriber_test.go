@@ -25,7 +25,7 @@ func TestOutboxCoalesces(t *testing.T) {
 		}
 		got <- append([]plugins.Event(nil), b...)
 		return nil
-	}, slog.New(slog.DiscardHandler), m, "ws")
+	}, slog.New(slog.DiscardHandler), m.Transport("ws"))
 	defer o.close()
 	o.add(outKey{"A", 'v', 0}, plugins.Value{Name: "A", Data: plugins.Float64s(-1)})
 	time.Sleep(20 * time.Millisecond) // the sender is now blocked in deliver

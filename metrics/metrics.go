@@ -27,18 +27,56 @@ type Metrics struct {
 	putErrors      *prometheus.CounterVec
 	pluginRestarts *prometheus.CounterVec
 
+	// resolved once: the update paths touch no label map
+	relayIn, externalIn prometheus.Counter
+
 	// external PVs by connection state, counted by their actors
 	externalConnected    atomic.Int64
 	externalDisconnected atomic.Int64
 
-	mu            sync.Mutex
-	subscriptions map[string]*atomic.Int64 // per transport
+	mu         sync.Mutex
+	transports map[string]*Transport
+}
+
+// Transport holds one transport's metrics, resolved once so that the paths of
+// every update touch no label map. Its methods work on a nil *Transport.
+type Transport struct {
+	out, coalesced, putErrors prometheus.Counter
+	subscriptions             atomic.Int64
+}
+
+// UpdatesOut counts n value events handed to the transport.
+func (t *Transport) UpdatesOut(n int) {
+	if t != nil && n > 0 {
+		t.out.Add(float64(n))
+	}
+}
+
+// Coalesced counts an event replaced by a newer one while the transport was behind.
+func (t *Transport) Coalesced() {
+	if t != nil {
+		t.coalesced.Inc()
+	}
+}
+
+// PutError counts a failed put.
+func (t *Transport) PutError() {
+	if t != nil {
+		t.putErrors.Inc()
+	}
+}
+
+// Subscribed adds d to the transport's subscriptions.
+func (t *Transport) Subscribed(d int) {
+	if t != nil {
+		t.subscriptions.Add(int64(d))
+	}
 }
 
 // New returns the metrics, registered in a new registry with the Go runtime's
 // and the process's collectors.
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), subscriptions: map[string]*atomic.Int64{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), transports: map[string]*Transport{}}
 	m.updatesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pvhub_updates_in_total",
 		Help: "PV updates received: relay puts (source=relay) and monitor updates of external PVs (source=external).",
@@ -59,6 +97,7 @@ func New() *Metrics {
 		Name: "pvhub_plugin_restarts_total",
 		Help: "Transport plugin processes that exited and were restarted.",
 	}, []string{"transport"})
+	m.relayIn, m.externalIn = m.updatesIn.WithLabelValues("relay"), m.updatesIn.WithLabelValues("external")
 	m.reg.MustRegister(m.updatesIn, m.updatesOut, m.coalesced, m.putErrors, m.pluginRestarts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -112,31 +151,17 @@ func (m *Metrics) Observe(o Observed) {
 	}
 }
 
-// UpdateIn counts an update from source ("relay" or "external").
-func (m *Metrics) UpdateIn(source string) {
+// RelayUpdate counts a put to a relay PV.
+func (m *Metrics) RelayUpdate() {
 	if m != nil {
-		m.updatesIn.WithLabelValues(source).Inc()
+		m.relayIn.Inc()
 	}
 }
 
-// UpdatesOut counts n value events handed to transport.
-func (m *Metrics) UpdatesOut(transport string, n int) {
-	if m != nil && n > 0 {
-		m.updatesOut.WithLabelValues(transport).Add(float64(n))
-	}
-}
-
-// Coalesced counts n events of transport replaced by newer ones.
-func (m *Metrics) Coalesced(transport string, n int) {
-	if m != nil && n > 0 {
-		m.coalesced.WithLabelValues(transport).Add(float64(n))
-	}
-}
-
-// PutError counts a failed put of transport.
-func (m *Metrics) PutError(transport string) {
+// ExternalUpdate counts a monitor update of an external PV.
+func (m *Metrics) ExternalUpdate() {
 	if m != nil {
-		m.putErrors.WithLabelValues(transport).Inc()
+		m.externalIn.Inc()
 	}
 }
 
@@ -166,28 +191,30 @@ func (m *Metrics) ExternalPV(from, to *bool) {
 	add(to, 1)
 }
 
-// Subscriptions returns the subscription gauge of transport (registered on first use).
-func (m *Metrics) Subscriptions(transport string) *atomic.Int64 {
+// Transport returns the metrics of the transport name (registered on first
+// use; nil for a nil *Metrics).
+func (m *Metrics) Transport(name string) *Transport {
 	if m == nil {
-		return new(atomic.Int64)
+		return nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if g := m.subscriptions[transport]; g != nil {
-		return g
+	if t := m.transports[name]; t != nil {
+		return t
 	}
-	g := new(atomic.Int64)
-	m.subscriptions[transport] = g
+	t := &Transport{out: m.updatesOut.WithLabelValues(name), coalesced: m.coalesced.WithLabelValues(name),
+		putErrors: m.putErrors.WithLabelValues(name)}
+	m.transports[name] = t
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pvhub_subscriptions", Help: "PVs each transport is subscribed to.",
-		ConstLabels: prometheus.Labels{"transport": transport},
-	}, func() float64 { return float64(g.Load()) }))
-	return g
+		ConstLabels: prometheus.Labels{"transport": name},
+	}, func() float64 { return float64(t.subscriptions.Load()) }))
+	return t
 }
 
 // Count returns the value of the counter or gauge name whose one label has the
-// value label ("" for a metric without labels), or -1 when there is none. It is
-// meant for tests and the health endpoint.
+// value label ("" for a metric without labels), or -1 when there is none
+// (tests).
 func (m *Metrics) Count(name, label string) float64 {
 	if m == nil {
 		return -1

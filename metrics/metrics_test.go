@@ -11,14 +11,16 @@ import (
 
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.UpdateIn("relay")
-	m.UpdatesOut("ws", 3)
-	m.Coalesced("ws", 1)
-	m.PutError("ws")
+	m.RelayUpdate()
+	m.ExternalUpdate()
+	tr := m.Transport("ws")
+	tr.UpdatesOut(3)
+	tr.Coalesced()
+	tr.PutError()
+	tr.Subscribed(1)
 	m.PluginRestart("ws")
 	on := true
 	m.ExternalPV(nil, &on)
-	m.Subscriptions("ws").Add(1)
 	m.Observe(Observed{RelayPVs: func() int { return 1 }})
 	if m.Registry() != nil || m.Count("pvhub_relay_pvs", "") != -1 {
 		t.Fatal("a nil Metrics has values")
@@ -27,18 +29,23 @@ func TestNilMetrics(t *testing.T) {
 
 func TestMetricsAndHealth(t *testing.T) {
 	m := New()
-	m.UpdateIn("relay")
-	m.UpdateIn("relay")
-	m.UpdateIn("external")
-	m.UpdatesOut("websocket", 5)
-	m.Coalesced("websocket", 2)
-	m.PutError("sse")
+	m.RelayUpdate()
+	m.RelayUpdate()
+	m.ExternalUpdate()
+	ws := m.Transport("websocket")
+	ws.UpdatesOut(5)
+	ws.Coalesced()
+	ws.Coalesced()
+	m.Transport("sse").PutError()
 	m.PluginRestart("mqtt")
 	on, off := true, false
 	m.ExternalPV(nil, &off)
 	m.ExternalPV(nil, &off)
 	m.ExternalPV(&off, &on)
-	m.Subscriptions("websocket").Add(7)
+	ws.Subscribed(7)
+	if m.Transport("websocket") != ws {
+		t.Error("a second Transport call gave other metrics")
+	}
 	m.Observe(Observed{RelayPVs: func() int { return 12 }, ServerCircuits: func() int { return 3 },
 		ClientCircuits: func() int { return 1 }, AutosaveAge: func() float64 { return 2.5 }})
 	for _, tc := range []struct {
