@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -122,8 +123,8 @@ func (m *Metrics) Registry() *prometheus.Registry {
 // Observed are the values read at each scrape; a nil function is left out.
 type Observed struct {
 	RelayPVs       func() int     // relay PVs
-	ServerCircuits func() int     // CA clients connected to the relay's server
-	ClientCircuits func() int     // circuits of the CA client to external servers
+	ServerCircuits func() int     // CA clients connected to the relay's server; < 0: not known now
+	ClientCircuits func() int     // circuits of the CA client to external servers; < 0: not known now
 	AutosaveAge    func() float64 // seconds since the autosave file was last written; < 0: never
 }
 
@@ -140,11 +141,11 @@ func (m *Metrics) Observe(o Observed) {
 	}
 	if o.ServerCircuits != nil {
 		gauge("pvhub_ca_circuits", "Open CA circuits: clients of the relay's server (side=server), connections to external servers (side=client).",
-			prometheus.Labels{"side": "server"}, func() float64 { return float64(o.ServerCircuits()) })
+			prometheus.Labels{"side": "server"}, func() float64 { return known(o.ServerCircuits()) })
 	}
 	if o.ClientCircuits != nil {
 		gauge("pvhub_ca_circuits", "Open CA circuits: clients of the relay's server (side=server), connections to external servers (side=client).",
-			prometheus.Labels{"side": "client"}, func() float64 { return float64(o.ClientCircuits()) })
+			prometheus.Labels{"side": "client"}, func() float64 { return known(o.ClientCircuits()) })
 	}
 	if o.AutosaveAge != nil {
 		gauge("pvhub_autosave_age_seconds", "Seconds since the relay's autosave file was last written (-1: not yet).", nil, o.AutosaveAge)
@@ -244,4 +245,12 @@ func (m *Metrics) Count(name, label string) float64 {
 		}
 	}
 	return -1
+}
+
+// known is n as a gauge value, NaN (unknown) when n is negative.
+func known(n int) float64 {
+	if n < 0 {
+		return math.NaN()
+	}
+	return float64(n)
 }

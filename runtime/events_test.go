@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"math"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -283,6 +284,18 @@ func TestMetrics(t *testing.T) {
 	})
 	if err := f.rt.Ready(); err != nil {
 		t.Fatalf("Ready: %v", err)
+	}
+	// While the runtime is busy (Start, Close, SetTransports hold its lock),
+	// neither Ready nor a scrape waits.
+	f.rt.mu.Lock()
+	err := f.rt.Ready()
+	circuits := m.Count("pvhub_ca_circuits", "server")
+	f.rt.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "starting, stopping") {
+		t.Errorf("Ready while busy: %v", err)
+	}
+	if !math.IsNaN(circuits) {
+		t.Errorf("server circuits while busy: %v, want NaN (unknown)", circuits)
 	}
 	if got := m.Count("pvhub_autosave_age_seconds", ""); got != 0 {
 		t.Errorf("autosave age before any change: %v", got)

@@ -390,14 +390,22 @@ func (s *source) Open(ctx context.Context, name string) (*server.PV, error) {
 func (r *Runtime) observe() {
 	o := metrics.Observed{
 		RelayPVs: r.index.Len,
+		// A scrape never waits for Start, Close or SetTransports.
 		ServerCircuits: func() int {
-			if srv := r.Server(); srv != nil {
-				return srv.Clients()
+			if !r.mu.TryLock() {
+				return -1
 			}
-			return 0
+			srv := r.srv
+			r.mu.Unlock()
+			if srv == nil {
+				return 0
+			}
+			return srv.Clients()
 		},
 		ClientCircuits: func() int {
-			r.mu.Lock()
+			if !r.mu.TryLock() {
+				return -1
+			}
 			c := r.client
 			r.mu.Unlock()
 			if c == nil {
@@ -413,9 +421,12 @@ func (r *Runtime) observe() {
 }
 
 // Ready reports why the runtime does not serve yet (nil when it does): the
-// relay's CA server is bound, and every transport plugin runs.
+// relay's CA server is bound, and every transport plugin runs. It never waits:
+// while the runtime starts, stops or changes its transports, it is not ready.
 func (r *Runtime) Ready() error {
-	r.mu.Lock()
+	if !r.mu.TryLock() {
+		return errors.New("starting, stopping or changing its transports")
+	}
 	defer r.mu.Unlock()
 	if !r.started || r.closed {
 		return errors.New("not running")
