@@ -102,7 +102,7 @@ func Launch(ctx context.Context, cmd *exec.Cmd, cfg Config, host Host) (*Process
 	if err != nil {
 		p.abort()
 		<-p.done
-		return nil, fmt.Errorf("plugins: %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("transport plugin %s: %w", cfg.Name, err)
 	}
 	return p, nil
 }

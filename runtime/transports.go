@@ -105,7 +105,7 @@ func (r *Runtime) startTransport(ctx context.Context, t TransportOptions) error 
 	})
 	if err := tr.sup.Start(ctx); err != nil {
 		_ = root.StopFuture(tr.sub).Wait()
-		return fmt.Errorf("transport %s: %w", t.Name, err)
+		return err // it names the plugin already
 	}
 	r.transports = append(r.transports, tr)
 	return nil

@@ -161,7 +161,7 @@ func TestSetTransports(t *testing.T) {
 		}
 	}
 	bad := TransportOptions{Name: "c", Command: func() *exec.Cmd { return exec.Command(bin) }, Options: map[string]any{"fail": "no port for c"}}
-	if err := f.rt.SetTransports(f.ctx, []TransportOptions{b, bad}); err == nil || !strings.Contains(err.Error(), "no port for c") {
+	if err := f.rt.SetTransports(f.ctx, []TransportOptions{b, bad}); err == nil || err.Error() != "transport plugin c: no port for c" {
 		t.Errorf("a transport that fails to start: %v", err)
 	}
 }
