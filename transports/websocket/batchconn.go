@@ -14,7 +14,7 @@ import (
 // sits between the library and the TCP connection: while the writer goroutine holds it,
 // the library's flushes only append to a buffer, and release sends the whole batch with
 // one write under the stall deadline. Writes made while nobody holds it (close frames,
-// pongs answered by the reader) go straight through, after anything still pending.
+// pongs answered by the reader) go straight through.
 type batchConn struct {
 	net.Conn
 
@@ -37,11 +37,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		b.pending = append(b.pending, p...)
 		return len(p), nil
 	}
-	if len(b.pending) > 0 {
-		if err := b.sendLocked(time.Time{}); err != nil {
-			return 0, err
-		}
-	}
+	// Not holding: release has sent (or dropped, on failure) everything pending.
 	n, err := b.Conn.Write(p)
 	if err != nil {
 		b.broken = errBatchBroken
