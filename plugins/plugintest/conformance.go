@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -548,4 +549,48 @@ func testCloseWithClient(t *testing.T, f Factory) {
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("goroutines left after Close: %v", err)
 	}
+}
+
+// JSONValue is the value event of name for a value decoded from JSON (by
+// encoding/json into an any): a number or one of the strings "NaN", "Infinity"
+// and "-Infinity" becomes Float64s of one element, a list of those Float64s, and
+// anything else (text, a list holding text) Text. null gives an event with
+// neither. Client adapters of JSON transports use it.
+func JSONValue(name string, v any) ClientEvent {
+	e := ClientEvent{Kind: EventValue, Name: name}
+	num := func(x any) (float64, bool) {
+		switch x := x.(type) {
+		case float64:
+			return x, true
+		case string:
+			switch x {
+			case "NaN":
+				return math.NaN(), true
+			case "Infinity":
+				return math.Inf(1), true
+			case "-Infinity":
+				return math.Inf(-1), true
+			}
+		}
+		return 0, false
+	}
+	switch v := v.(type) {
+	case nil:
+	case []any:
+		for _, x := range v {
+			f, ok := num(x)
+			if !ok {
+				e.Float64s, e.Text = nil, fmt.Sprint(v)
+				return e
+			}
+			e.Float64s = append(e.Float64s, f)
+		}
+	default:
+		if f, ok := num(v); ok {
+			e.Float64s = []float64{f}
+		} else {
+			e.Text = fmt.Sprint(v)
+		}
+	}
+	return e
 }

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -150,41 +149,7 @@ func (c *confClient) process(m message) {
 		key := fmt.Sprint(val, v["seconds"], v["nanos"], v["status"], v["severity"])
 		if key != s.value {
 			s.value = key
-			c.emit(valueEvent(name, val))
+			c.emit(plugintest.JSONValue(name, val))
 		}
 	}
-}
-
-// valueEvent converts a JSON value (a number, "NaN", an array, a text) to a value event.
-func valueEvent(name string, v any) plugintest.ClientEvent {
-	e := plugintest.ClientEvent{Kind: plugintest.EventValue, Name: name}
-	num := func(x any) (float64, bool) {
-		switch x := x.(type) {
-		case float64:
-			return x, true
-		case string:
-			switch x {
-			case "NaN":
-				return math.NaN(), true
-			case "Infinity":
-				return math.Inf(1), true
-			case "-Infinity":
-				return math.Inf(-1), true
-			}
-		}
-		return 0, false
-	}
-	list, ok := v.([]any)
-	if !ok {
-		list = []any{v}
-	}
-	for _, x := range list {
-		f, ok := num(x)
-		if !ok {
-			e.Float64s, e.Text = nil, fmt.Sprint(v)
-			return e
-		}
-		e.Float64s = append(e.Float64s, f)
-	}
-	return e
 }

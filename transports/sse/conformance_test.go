@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -141,48 +140,9 @@ func (c *confClient) event(event, data string) {
 		units, _ := m["units"].(string)
 		c.events = append(c.events, plugintest.ClientEvent{Kind: plugintest.EventMetadata, Name: name, Units: units})
 	case "value":
-		c.events = append(c.events, valueEvent(name, m["value"]))
+		c.events = append(c.events, plugintest.JSONValue(name, m["value"]))
 	}
 	c.signal()
-}
-
-// valueEvent converts a JSON value (a number, "NaN", an array, a text) to a value event.
-func valueEvent(name string, v any) plugintest.ClientEvent {
-	e := plugintest.ClientEvent{Kind: plugintest.EventValue, Name: name}
-	num := func(x any) (float64, bool) {
-		switch x := x.(type) {
-		case float64:
-			return x, true
-		case string:
-			switch x {
-			case "NaN":
-				return math.NaN(), true
-			case "Infinity":
-				return math.Inf(1), true
-			case "-Infinity":
-				return math.Inf(-1), true
-			}
-		}
-		return 0, false
-	}
-	switch v := v.(type) {
-	case []any:
-		for _, x := range v {
-			f, ok := num(x)
-			if !ok {
-				e.Float64s, e.Text = nil, fmt.Sprint(v)
-				return e
-			}
-			e.Float64s = append(e.Float64s, f)
-		}
-	default:
-		if f, ok := num(v); ok {
-			e.Float64s = []float64{f}
-		} else {
-			e.Text = fmt.Sprint(v)
-		}
-	}
-	return e
 }
 
 // Unsubscribe implements plugintest.Client: it closes the PV's stream and returns once its

@@ -218,44 +218,12 @@ func (c *confClient) nativeMessage(m map[string]any) {
 	}
 }
 
-// value converts a JSON value (a number, "NaN", a list, a text) to a value event.
+// value is the value event of a JSON value, or of floats decoded from a PVWS array.
 func value(name string, v any, floats []float64) plugintest.ClientEvent {
-	e := plugintest.ClientEvent{Kind: plugintest.EventValue, Name: name, Float64s: floats}
-	num := func(x any) (float64, bool) {
-		switch x := x.(type) {
-		case float64:
-			return x, true
-		case string:
-			switch x {
-			case "NaN":
-				return math.NaN(), true
-			case "Infinity":
-				return math.Inf(1), true
-			case "-Infinity":
-				return math.Inf(-1), true
-			}
-		}
-		return 0, false
+	if floats != nil {
+		return plugintest.ClientEvent{Kind: plugintest.EventValue, Name: name, Float64s: floats}
 	}
-	switch v := v.(type) {
-	case []any:
-		for _, x := range v {
-			f, ok := num(x)
-			if !ok {
-				e.Float64s, e.Text = nil, fmt.Sprint(v)
-				return e
-			}
-			e.Float64s = append(e.Float64s, f)
-		}
-	case nil:
-	default:
-		if f, ok := num(v); ok {
-			e.Float64s = []float64{f}
-		} else {
-			e.Text = fmt.Sprint(v)
-		}
-	}
-	return e
+	return plugintest.JSONValue(name, v)
 }
 
 // b64 decodes a PVWS base64 array of little-endian elements of size bytes (negative: signed
