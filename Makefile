@@ -23,8 +23,7 @@ run: build ## Start pvhub with the embedded default configuration (loopback only
 test-deps: ## Install the Debian packages the interop tests need (root only; no-op when present).
 	@./scripts/test-deps.sh
 
-test: test-deps ## Run every test with the race detector (installs interop packages first).
-	$(GO) vet $(PKGS)
+test: test-deps lint ## go vet, the gofmt check and every test with the race detector (installs interop packages first).
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 bench: ## Run the benchmarks with allocation counts.
